@@ -1,0 +1,63 @@
+"""Generation runs: an admin's request to generate patents, and its accounting."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class PromptMode(models.TextChoices):
+    TOP_DOWN = "top_down", "Top-down (title first)"
+    BOTTOM_UP = "bottom_up", "Bottom-up (claims first)"
+    SEEDED = "seeded", "Seeded (given titles or topics)"
+
+
+class GenerationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_runs"
+    )
+    mode = models.CharField(max_length=16, choices=PromptMode.choices)
+    model_name = models.CharField(max_length=200)
+    model_revision = models.CharField(max_length=64, blank=True)
+    parameters = models.JSONField(
+        default=dict, help_text="temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed"
+    )
+    seeds = models.JSONField(default=list, blank=True, help_text="Titles or topics of a seeded run.")
+    requested_count = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+
+    generated_count = models.PositiveIntegerField(default=0)
+    accepted_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    rejections = models.JSONField(default=dict, blank=True, help_text="Rejected outputs counted by reason.")
+    tokens_generated = models.BigIntegerField(default=0)
+    cpu_seconds = models.FloatField(default=0)
+    wall_seconds = models.FloatField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.get_mode_display()}, {self.status})"
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of generated outputs good enough to publish."""
+        return self.accepted_count / self.generated_count if self.generated_count else None
+
+    @property
+    def cpu_seconds_per_published(self) -> float | None:
+        """The cost per published invention, in CPU-seconds."""
+        return self.cpu_seconds / self.accepted_count if self.accepted_count else None

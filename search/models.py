@@ -1,0 +1,198 @@
+"""The patent store: published documents and the tombstones of withdrawn ones."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    SearchVectorCombinable,
+    SearchVectorField,
+)
+from django.db import models, transaction
+from django.db.models import F, Func
+from django.db.models.functions import Now
+from django.urls import reverse
+from pgvector.django import HnswIndex, VectorField
+
+from search.documents import Claim, claim_label
+
+SEARCH_CONFIG = "english"
+PUBLIC_ID_PREFIX = "ATP-"
+_PUBLIC_ID = re.compile(rf"^{PUBLIC_ID_PREFIX}(\d+)$", re.IGNORECASE)
+
+
+def format_public_id(number: int) -> str:
+    """ATP-00000042: zero-padded so ids sort in publication order."""
+    return f"{PUBLIC_ID_PREFIX}{number:08d}"
+
+
+def parse_public_id(public_id: str) -> int | None:
+    match = _PUBLIC_ID.match(public_id.strip())
+    return int(match[1]) if match else None
+
+
+class ClaimsSearchVector(SearchVectorCombinable, Func):
+    """The claims' text (the string values of the JSON list) as weight-C lexemes."""
+
+    template = (
+        f"setweight(jsonb_to_tsvector('{SEARCH_CONFIG}'::regconfig, %(expressions)s, "
+        "'[\"string\"]'::jsonb), 'C')"
+    )
+    output_field = SearchVectorField()
+
+
+class Origin(models.TextChoices):
+    GENERATED = "generated", "Machine-generated"
+    REFERENCE = "reference", "Imported reference patent"
+
+
+class PatentQuerySet(models.QuerySet["Patent"]):
+    def search(self, query: str) -> PatentQuerySet:
+        """Plain full-text search ("websearch" syntax), best match first."""
+        search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+        return (
+            self.filter(search_vector=search_query)
+            .annotate(
+                rank=SearchRank(F("search_vector"), search_query, normalization=1),
+                snippet=SearchHeadline(
+                    "abstract",
+                    search_query,
+                    config=SEARCH_CONFIG,
+                    max_words=40,
+                    min_words=15,
+                    start_sel="<mark>",
+                    stop_sel="</mark>",
+                ),
+            )
+            .order_by("-rank", "id")
+        )
+
+    def by_public_id(self, public_id: str) -> Patent | None:
+        number = parse_public_id(public_id)
+        return None if number is None else self.filter(pk=number).first()
+
+
+class Patent(models.Model):
+    """A published document: its text never changes once it is stored.
+
+    Database triggers (migration 0002) stamp `published_at` with the server's
+    clock and `sha256` with the hash of `text` on INSERT, refuse any UPDATE of
+    the published text, and refuse a DELETE that leaves no tombstone.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    title = models.TextField()
+    abstract = models.TextField()
+    claims = models.JSONField(help_text="Ordered list of {number, text}.")
+    text = models.TextField(help_text="Canonical markdown: the text that is hashed and never changes.")
+    sha256 = models.CharField(max_length=64, db_default="", editable=False)
+    published_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    source_id = models.CharField(
+        max_length=32, unique=True, null=True, blank=True, help_text="Publication number of a reference patent."
+    )
+    source_date = models.DateField(null=True, blank=True)
+    cpc = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    ipc = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+
+    # Provenance of generated documents.
+    generation_run = models.ForeignKey(
+        "generation.GenerationRun", null=True, blank=True, on_delete=models.PROTECT, related_name="patents"
+    )
+    model_name = models.CharField(max_length=200, blank=True)
+    model_revision = models.CharField(max_length=64, blank=True)
+    prompt_mode = models.CharField(max_length=16, blank=True)
+    decoding = models.JSONField(default=dict, blank=True, help_text="temperature, top_p, top_k, ...")
+    seed = models.BigIntegerField(null=True, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+
+    quality_score = models.FloatField(null=True, blank=True)
+    quality_flags = models.JSONField(default=list, blank=True)
+
+    embedding = VectorField(dimensions=384, null=True, blank=True)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("abstract", weight="B", config=SEARCH_CONFIG)
+        + ClaimsSearchVector("claims"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = PatentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="patent_search_vector_gin"),
+            HnswIndex(
+                name="patent_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            models.Index(fields=["published_at"], name="patent_published_at"),
+            models.Index(fields=["origin", "published_at"], name="patent_origin_published_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("search:patent", args=[self.public_id])
+
+    @property
+    def public_id(self) -> str:
+        return format_public_id(self.id)
+
+    @property
+    def numbered_claims(self) -> list[tuple[str, str]]:
+        claims: list[Claim] = self.claims
+        return [(claim_label(claim), claim["text"]) for claim in claims]
+
+    @property
+    def is_generated(self) -> bool:
+        return self.origin == Origin.GENERATED
+
+    def withdraw(self, *, reason: str) -> Tombstone:
+        """Remove the document, leaving a tombstone so its URL answers 410."""
+        with transaction.atomic():
+            tombstone = Tombstone.objects.create(
+                id=self.id,
+                title=self.title,
+                source_id=self.source_id,
+                published_at=self.published_at,
+                sha256=self.sha256,
+                reason=reason,
+            )
+            self.delete()
+        return tombstone
+
+
+class Tombstone(models.Model):
+    """What remains of a withdrawn document: enough to answer its URL with 410."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="The withdrawn document's number.")
+    title = models.TextField()
+    source_id = models.CharField(max_length=32, null=True, blank=True)
+    published_at = models.DateTimeField()
+    sha256 = models.CharField(max_length=64)
+    withdrawn_at = models.DateTimeField(db_default=Now(), editable=False)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-withdrawn_at"]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} (withdrawn)"
+
+    @property
+    def public_id(self) -> str:
+        return format_public_id(self.id)
