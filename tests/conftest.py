@@ -1,0 +1,73 @@
+"""Shared fixtures: real PostgreSQL + pgvector, a real broker, real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from search.importing import import_patents
+from search.models import Patent
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SAMPLE = BASE_DIR / "tests" / "data" / "patents.jsonl"
+
+
+@pytest.fixture
+def imported(db: None) -> dict[str, Patent]:
+    """The five real patents of tests/data/patents.jsonl, imported; keyed by publication number."""
+    import_patents(SAMPLE)
+    return {patent.source_id: patent for patent in Patent.objects.all() if patent.source_id}
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL naming the test database, for processes the tests start."""
+    db = connection.settings_dict
+    host = quote(db["HOST"], safe="")
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def service_environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.CELERY_BROKER_URL,
+        "DJANGO_SETTINGS_MODULE": "allpatents.settings",
+    }
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process consuming the test broker and writing the test database."""
+    from allpatents.celery import app
+
+    app.control.purge()
+    log = open(Path(settings.VAR_DIR) / "celery-worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "allpatents", "worker", "-Q", "default,embedding",
+         "--pool", "solo", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        cwd=BASE_DIR,
+        env=service_environment(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise RuntimeError(f"The Celery worker did not start; see {log.name}")
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=30)
+    log.close()

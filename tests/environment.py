@@ -1,0 +1,11 @@
+"""Loaded by pytest before Django (see addopts in pyproject.toml).
+
+The suite runs against its own embedded PostgreSQL and Valkey under var/test,
+so it can run while `make run` serves the real data from var/.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+os.environ.setdefault("DEBUG", "1")
