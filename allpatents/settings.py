@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "allpatents",  # project-wide commands: serve
     "generation",
     "search",
 ]
@@ -147,6 +148,8 @@ CELERY_TASK_ACKS_LATE = True  # a task killed mid-way is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: never hoard work
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Slow work gets its own queues, so a long generation batch never holds up indexing.
+CELERY_TASK_ROUTES = {"search.*": {"queue": "embedding"}, "generation.*": {"queue": "generation"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

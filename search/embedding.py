@@ -100,7 +100,9 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
     """Unit-length vectors, one row per text."""
     model = load_model()
     vectors = model.encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True,
+        list(texts),
+        batch_size=batch_size,
+        normalize_embeddings=True,
         convert_to_numpy=True,
         show_progress_bar=False,
     )

@@ -129,9 +129,7 @@ def store_batch(records: list[ReferencePatent]) -> ImportResult:
     return ImportResult(created=len(patents), skipped=len(records) - len(patents))
 
 
-def import_patents(
-    path: Path, *, batch_size: int = 64, on_batch: Callable[[int], None] | None = None
-) -> ImportResult:
+def import_patents(path: Path, *, batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> ImportResult:
     """Import a JSONL file, idempotently: patents already stored (by publication number) are skipped.
 
     Batches are validated completely before anything of them is written, so a

@@ -41,8 +41,7 @@ class ClaimsSearchVector(SearchVectorCombinable, Func):
     """The claims' text (the string values of the JSON list) as weight-C lexemes."""
 
     template = (
-        f"setweight(jsonb_to_tsvector('{SEARCH_CONFIG}'::regconfig, %(expressions)s, "
-        "'[\"string\"]'::jsonb), 'C')"
+        f"setweight(jsonb_to_tsvector('{SEARCH_CONFIG}'::regconfig, %(expressions)s, '[\"string\"]'::jsonb), 'C')"
     )
     output_field = SearchVectorField()
 
@@ -167,7 +166,7 @@ class Patent(models.Model):
             tombstone = Tombstone.objects.create(
                 id=self.id,
                 title=self.title,
-                source_id=self.source_id,
+                source_id=self.source_id or "",
                 published_at=self.published_at,
                 sha256=self.sha256,
                 reason=reason,
@@ -181,7 +180,7 @@ class Tombstone(models.Model):
 
     id = models.BigIntegerField(primary_key=True, help_text="The withdrawn document's number.")
     title = models.TextField()
-    source_id = models.CharField(max_length=32, null=True, blank=True)
+    source_id = models.CharField(max_length=32, blank=True)
     published_at = models.DateTimeField()
     sha256 = models.CharField(max_length=64)
     withdrawn_at = models.DateTimeField(db_default=Now(), editable=False)

@@ -10,7 +10,6 @@ from search import indexing
 
 @shared_task(
     name="search.embed_patents",
-    queue="embedding",
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     max_retries=5,

@@ -55,8 +55,22 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
     app.control.purge()
     log = open(Path(settings.VAR_DIR) / "celery-worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "allpatents", "worker", "-Q", "default,embedding",
-         "--pool", "solo", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "allpatents",
+            "worker",
+            "-Q",
+            "default,embedding",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
         cwd=BASE_DIR,
         env=service_environment(),
         stdout=log,

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigIntegerField(help_text="The withdrawn document's number.", primary_key=True, serialize=False)),
                 ('title', models.TextField()),
-                ('source_id', models.CharField(blank=True, max_length=32, null=True)),
+                ('source_id', models.CharField(blank=True, max_length=32)),
                 ('published_at', models.DateTimeField()),
                 ('sha256', models.CharField(max_length=64)),
                 ('withdrawn_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),

@@ -11,7 +11,10 @@ from search.models import Origin, Patent, Tombstone
 
 pytestmark = pytest.mark.django_db
 
-CLAIMS = [parse_claim("1. A widget comprising a gear.", 1), parse_claim("2. The widget of claim 1, wherein the gear is red.", 2)]
+CLAIMS = [
+    parse_claim("1. A widget comprising a gear.", 1),
+    parse_claim("2. The widget of claim 1, wherein the gear is red.", 2),
+]
 
 
 def publish(**overrides: object) -> Patent:

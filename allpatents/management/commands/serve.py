@@ -1,0 +1,95 @@
+"""`make run`: the whole service on one machine, stopped together with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from search.models import Patent
+
+SAMPLE_CORPUS = settings.BASE_DIR / "data" / "patents-sample" / "patents.jsonl"
+
+
+class Command(BaseCommand):
+    help = "Migrate, import the sample corpus into an empty store, then run a Celery worker and the web server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--host", default="127.0.0.1")
+
+    def handle(self, *args: Any, port: int, host: str, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        if not Patent.objects.exists():
+            self.stdout.write(f"The store is empty: importing the bundled sample corpus ({SAMPLE_CORPUS.name}).")
+            call_command("import_patents", str(SAMPLE_CORPUS))
+
+        # The children find the embedded servers this process started (or
+        # reused) through their leases, or use DATABASE_URL / REDIS_URL.
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "allpatents",
+                    "worker",
+                    "-Q",
+                    "default,embedding,generation",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=settings.BASE_DIR,
+            ),
+            self._web_server(host, port),
+        ]
+        self.stdout.write(
+            self.style.SUCCESS(f"\nAll the Patents is running: http://{host}:{port}/\n")
+            + f"  admin: http://{host}:{port}/admin/\n"
+            + "         (create an account with: .venv/bin/python manage.py createsuperuser)\n"
+            + f"  data:  {settings.VAR_DIR}\n"
+            + "Press Ctrl-C to stop everything.\n"
+        )
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            self.stderr.write("A process of the service stopped; stopping the rest.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _web_server(self, host: str, port: int) -> subprocess.Popen[bytes]:
+        if settings.DEBUG:
+            command = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
+        else:
+            call_command("collectstatic", interactive=False, verbosity=0)
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "allpatents.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+            ]
+        return subprocess.Popen(command, cwd=settings.BASE_DIR)
