@@ -1,0 +1,195 @@
+"""Parsing and checking of generated patent text.
+
+The model writes the model card's markdown, top-down (Title, Abstract, Claims)
+or bottom-up (Claims, Abstract, Title). Most outputs are junk; these gates
+decide which are good enough to publish and count the others by reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from search.documents import Claim
+
+
+class Rejection(StrEnum):
+    MISSING_SECTION = "missing_section"
+    EMPTY_SECTION = "empty_section"
+    DUPLICATE_SECTION = "duplicate_section"
+    OVERLONG_FIELD = "overlong_field"
+    CLAIM_NUMBERING = "claim_numbering"
+    CLAIM_1_DEPENDENT = "claim_1_dependent"
+    BAD_DEPENDENCY = "bad_dependency"
+    REPETITION = "repetition"
+    NOT_ENGLISH = "not_english"
+    TRUNCATED = "truncated"
+
+
+SECTIONS = ("Title", "Abstract", "Claims")
+MAX_TITLE_WORDS = 30
+MAX_ABSTRACT_WORDS = 250  # USPTO asks for 150; real abstracts run somewhat over
+MAX_CLAIM_WORDS = 1_000
+MAX_CLAIMS = 100
+
+_HEADING = re.compile(r"^##\s+(\w+)\s*$", re.MULTILINE)
+_CLAIM_START = re.compile(r"^\s*(\d+)\s*\.\s+", re.MULTILINE)
+_CITED_CLAIM = re.compile(r"\bclaims?\s+(\d+)(?:\s*(?:-|to|through|or|and)\s*(\d+))?", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z]+")
+# Function words and patent boilerplate: frequent in any English claim, rare in junk.
+_COMMON_WORDS = frozenset(
+    {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", "by", "at", "from", "as", "is", "are",
+     "be", "wherein", "said", "which", "that", "comprising", "each", "first", "second", "one", "least", "claim"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ParsedPatent:
+    title: str
+    abstract: str
+    claims: list[Claim]
+
+
+@dataclass
+class Verdict:
+    reasons: list[Rejection] = field(default_factory=list)
+    score: float = 0.0
+    parsed: ParsedPatent | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return not self.reasons
+
+
+def split_sections(text: str) -> tuple[dict[str, str], list[Rejection]]:
+    """The text under each `## Heading`; problems with the headings themselves."""
+    body = text.split("# Patent", 1)[1] if "# Patent" in text else text
+    headings = list(_HEADING.finditer(body))
+    sections: dict[str, str] = {}
+    problems: list[Rejection] = []
+    for index, heading in enumerate(headings):
+        name = heading[1].capitalize()
+        end = headings[index + 1].start() if index + 1 < len(headings) else len(body)
+        if name in sections:
+            problems.append(Rejection.DUPLICATE_SECTION)
+            continue
+        sections[name] = body[heading.end() : end].strip()
+    return sections, problems
+
+
+def split_claims(text: str) -> list[Claim]:
+    starts = list(_CLAIM_START.finditer(text))
+    claims: list[Claim] = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
+        claims.append({"number": int(start[1]), "text": " ".join(text[start.end() : end].split())})
+    return claims
+
+
+def cited_claims(text: str) -> set[int]:
+    cited: set[int] = set()
+    for match in _CITED_CLAIM.finditer(text):
+        first = int(match[1])
+        last = int(match[2]) if match[2] else first
+        cited.update(range(first, min(last, first + MAX_CLAIMS) + 1))
+    return cited
+
+
+def repetition_ratio(text: str, n: int = 4) -> float:
+    """Share of word 4-grams that repeat an earlier one: ~0.1 for real claims, near 1 for loops."""
+    words = text.lower().split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    return 1 - len(set(grams)) / len(grams)
+
+
+def english_ratio(text: str) -> float:
+    """Share of tokens that are common English function or patent words."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    if not words:
+        return 0.0
+    return sum(word in _COMMON_WORDS for word in words) / len(words)
+
+
+def letter_ratio(text: str) -> float:
+    letters = sum(char.isascii() and char.isalpha() for char in text)
+    visible = sum(not char.isspace() for char in text)
+    return letters / visible if visible else 0.0
+
+
+def check_claims(claims: list[Claim]) -> list[Rejection]:
+    reasons: list[Rejection] = []
+    if [claim["number"] for claim in claims] != list(range(1, len(claims) + 1)) or len(claims) > MAX_CLAIMS:
+        reasons.append(Rejection.CLAIM_NUMBERING)
+    if claims and cited_claims(claims[0]["text"]):
+        reasons.append(Rejection.CLAIM_1_DEPENDENT)
+    numbers = {claim["number"] for claim in claims}
+    for claim in claims[1:]:
+        cited = cited_claims(claim["text"])
+        if any(number >= claim["number"] or number not in numbers for number in cited):
+            reasons.append(Rejection.BAD_DEPENDENCY)
+            break
+    if any(len(claim["text"].split()) > MAX_CLAIM_WORDS for claim in claims):
+        reasons.append(Rejection.OVERLONG_FIELD)
+    return reasons
+
+
+def check_patent(text: str, *, finished: bool = True) -> Verdict:
+    """Parse generated text (either order) and run every gate; all failing reasons are reported.
+
+    `finished` is False when generation stopped at its token limit rather than
+    at the end of the document: the last section may then be cut short.
+    """
+    sections, reasons = split_sections(text)
+    missing = [name for name in SECTIONS if name not in sections]
+    if missing:
+        reasons.append(Rejection.MISSING_SECTION)
+    if any(name in sections and not sections[name] for name in SECTIONS):
+        reasons.append(Rejection.EMPTY_SECTION)
+    if missing or Rejection.EMPTY_SECTION in reasons:
+        return Verdict(reasons=_unique(reasons))
+
+    title = " ".join(sections["Title"].split())
+    abstract = " ".join(sections["Abstract"].split())
+    claims = split_claims(sections["Claims"])
+    if not claims:
+        reasons.append(Rejection.EMPTY_SECTION)
+        return Verdict(reasons=_unique(reasons))
+    parsed = ParsedPatent(title=title, abstract=abstract, claims=claims)
+
+    if len(title.split()) > MAX_TITLE_WORDS or "\n" in sections["Title"].strip():
+        reasons.append(Rejection.OVERLONG_FIELD)
+    if len(abstract.split()) > MAX_ABSTRACT_WORDS:
+        reasons.append(Rejection.OVERLONG_FIELD)
+    reasons += check_claims(claims)
+
+    all_text = " ".join([title, abstract, *(claim["text"] for claim in claims)])
+    repetition = max(repetition_ratio(abstract), *(repetition_ratio(claim["text"]) for claim in claims))
+    if repetition > 0.35:
+        reasons.append(Rejection.REPETITION)
+    english = english_ratio(all_text)
+    if english < 0.15 or letter_ratio(all_text) < 0.7:
+        reasons.append(Rejection.NOT_ENGLISH)
+    # A claim is one sentence ending with a period; a cut-off one doesn't.
+    if not finished or not claims[-1]["text"].endswith("."):
+        reasons.append(Rejection.TRUNCATED)
+
+    score = _score(claims=claims, abstract=abstract, repetition=repetition, english=english)
+    return Verdict(reasons=_unique(reasons), score=score, parsed=parsed)
+
+
+def _unique(reasons: list[Rejection]) -> list[Rejection]:
+    return list(Counter(reasons))
+
+
+def _score(*, claims: list[Claim], abstract: str, repetition: float, english: float) -> float:
+    """0..1: more claims (up to 10), a real-sized abstract, little repetition, plain English."""
+    claim_part = min(len(claims), 10) / 10
+    abstract_part = min(len(abstract.split()), 60) / 60
+    return round(
+        0.3 * claim_part + 0.2 * abstract_part + 0.3 * (1 - min(repetition / 0.35, 1)) + 0.2 * min(english / 0.3, 1),
+        4,
+    )

@@ -1,0 +1,113 @@
+"""Parsing and gates on hand-written good and bad patent texts, in both orders."""
+
+import pytest
+
+from generation.checking import Rejection, check_patent, cited_claims, repetition_ratio
+
+TITLE = "Collapsible hose reel with a ratchet lock"
+ABSTRACT = (
+    "A hose reel has a drum mounted on a frame that folds flat for storage. A ratchet lock on the "
+    "drum axle holds the drum at any angle, and a release lever frees it so the hose can be wound."
+)
+CLAIMS = [
+    "1. A hose reel comprising: a frame having two legs joined by a hinge; a drum mounted on an axle "
+    "carried by the frame; and a ratchet lock on the axle that holds the drum against rotation.",
+    "2. The hose reel of claim 1, wherein the legs fold against each other about the hinge.",
+    "3. The hose reel of claim 1, further comprising a release lever that disengages the ratchet lock.",
+    "4. The hose reel of claim 3, wherein the release lever is spring biased toward the ratchet.",
+]
+
+
+def top_down(title: str = TITLE, abstract: str = ABSTRACT, claims: list[str] = CLAIMS) -> str:
+    return f"# Patent\n\n## Title\n{title}\n\n## Abstract\n{abstract}\n\n## Claims\n" + "\n".join(claims) + "\n"
+
+
+def bottom_up(title: str = TITLE, abstract: str = ABSTRACT, claims: list[str] = CLAIMS) -> str:
+    return "# Patent\n\n## Claims\n" + "\n".join(claims) + f"\n\n## Abstract\n{abstract}\n\n## Title\n{title}\n"
+
+
+@pytest.mark.parametrize("render", [top_down, bottom_up])
+def test_a_good_patent_is_accepted_in_both_orders(render) -> None:  # type: ignore[no-untyped-def]
+    verdict = check_patent(render())
+
+    assert verdict.accepted, verdict.reasons
+    assert verdict.parsed is not None
+    assert verdict.parsed.title == TITLE
+    assert verdict.parsed.abstract == ABSTRACT
+    assert [claim["number"] for claim in verdict.parsed.claims] == [1, 2, 3, 4]
+    assert (
+        verdict.parsed.claims[1]["text"]
+        == "The hose reel of claim 1, wherein the legs fold against each other about the hinge."
+    )
+    assert 0.5 < verdict.score <= 1
+
+
+def test_both_orders_parse_to_the_same_document() -> None:
+    assert check_patent(top_down()).parsed == check_patent(bottom_up()).parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("# Patent\n\n## Title\nHose reel\n\n## Claims\n" + "\n".join(CLAIMS), Rejection.MISSING_SECTION),
+        (top_down(abstract=""), Rejection.EMPTY_SECTION),
+        (top_down(claims=["A hose reel without a number."]), Rejection.EMPTY_SECTION),
+        (top_down() + "\n## Abstract\nAgain.\n", Rejection.DUPLICATE_SECTION),
+        (top_down(title=" ".join(["word"] * 31)), Rejection.OVERLONG_FIELD),
+        (top_down(abstract="A reel. " * 200), Rejection.OVERLONG_FIELD),
+        (
+            top_down(claims=[CLAIMS[0], CLAIMS[2].replace("3.", "2.", 1), CLAIMS[1].replace("2.", "4.", 1)]),
+            Rejection.CLAIM_NUMBERING,
+        ),
+        (top_down(claims=[CLAIMS[1].replace("2.", "1.", 1), CLAIMS[1]]), Rejection.CLAIM_1_DEPENDENT),
+        (
+            top_down(claims=[*CLAIMS[:3], "4. The hose reel of claim 4, wherein the drum is red."]),
+            Rejection.BAD_DEPENDENCY,
+        ),
+        (
+            top_down(claims=[*CLAIMS[:3], "4. The hose reel of claim 7, wherein the drum is red."]),
+            Rejection.BAD_DEPENDENCY,
+        ),
+        (
+            top_down(claims=[CLAIMS[0], "2. The hose reel of claim 3, wherein the drum is red.", CLAIMS[2]]),
+            Rejection.BAD_DEPENDENCY,
+        ),
+        (
+            top_down(
+                claims=[
+                    *CLAIMS[:3],
+                    "4. The hose reel of claim 1, wherein the drum " + "and the drum " * 40 + "is red.",
+                ]
+            ),
+            Rejection.REPETITION,
+        ),
+        (
+            top_down(
+                abstract="Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor.",
+                claims=["1. Xqz vprt klm wwd zzkt bnnq rrts pplk, qqwe rtyu."],
+            ),
+            Rejection.NOT_ENGLISH,
+        ),
+        (
+            top_down(claims=[*CLAIMS[:3], "4. The hose reel of claim 3, wherein the release lever is"]),
+            Rejection.TRUNCATED,
+        ),
+    ],
+)
+def test_a_bad_patent_is_rejected_with_its_reason(text: str, reason: Rejection) -> None:
+    verdict = check_patent(text)
+    assert not verdict.accepted
+    assert reason in verdict.reasons
+
+
+def test_text_cut_at_the_token_limit_is_truncated_even_if_it_looks_complete() -> None:
+    assert check_patent(bottom_up(), finished=False).reasons == [Rejection.TRUNCATED]
+
+
+def test_cited_claims_reads_ranges_and_alternatives() -> None:
+    assert cited_claims("The reel of any of claims 2 to 4 or claim 7") == {2, 3, 4, 7}
+
+
+def test_repetition_ratio_separates_loops_from_prose() -> None:
+    assert repetition_ratio(CLAIMS[0]) == 0
+    assert repetition_ratio("the drum and the drum and the drum and the drum and the drum") > 0.5
