@@ -58,11 +58,16 @@ class _Leases:
             return []
         return [pid for pid in pids if psutil.pid_exists(pid)]
 
+    def _write(self, pids: list[int]) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(pids))
+        temporary.replace(self.path)  # atomic: a reader never sees half a file
+
     def take(self) -> None:
         pids = self._live()
         if os.getpid() not in pids:
             pids.append(os.getpid())
-        self.path.write_text(json.dumps(pids))
+        self._write(pids)
 
     def give_back(self) -> bool:
         """Drop this process's lease; True when no live process holds one."""
@@ -72,7 +77,7 @@ class _Leases:
             # handlers but never took a lease: it must not stop anything.
             return False
         pids.remove(os.getpid())
-        self.path.write_text(json.dumps(pids))
+        self._write(pids)
         return not pids
 
 
@@ -83,6 +88,9 @@ def _lease(directory: Path, ensure_running: Callable[[], None], stop: Callable[[
         leases.take()
 
     def release() -> None:
+        # We are exiting already: a SIGTERM now (a supervisor stopping us after
+        # Ctrl-C) must not interrupt giving the lease back.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         with _locked(leases.lock):
             if leases.give_back():
                 stop()
