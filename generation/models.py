@@ -61,3 +61,39 @@ class GenerationRun(models.Model):
     def cpu_seconds_per_published(self) -> float | None:
         """The cost per published invention, in CPU-seconds."""
         return self.cpu_seconds / self.accepted_count if self.accepted_count else None
+
+
+class Generation(models.Model):
+    """One sampled output, accepted or not: rejected ones are kept for statistics and review.
+
+    (run, batch, position) is unique, which is what makes a re-delivered batch
+    task harmless: a batch that has rows was recorded, all of it, in one transaction.
+    """
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="generations")
+    batch = models.PositiveIntegerField()
+    position = models.PositiveIntegerField()
+    seed = models.BigIntegerField()
+    prompt = models.TextField()
+    text = models.TextField()
+    new_tokens = models.PositiveIntegerField()
+    finished = models.BooleanField(help_text="Ended by the model, not cut at max_new_tokens.")
+    accepted = models.BooleanField()
+    reasons = models.JSONField(default=list, blank=True)
+    quality_score = models.FloatField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "search.Patent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    patent = models.OneToOneField(
+        "search.Patent", null=True, blank=True, on_delete=models.PROTECT, related_name="generation"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "batch", "position"], name="generation_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} batch {self.batch} #{self.position}"

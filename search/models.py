@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -18,7 +19,7 @@ from django.db import models, transaction
 from django.db.models import F, Func
 from django.db.models.functions import Now
 from django.urls import reverse
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import CosineDistance, HnswIndex, VectorField
 
 from search.documents import Claim, claim_label
 
@@ -70,6 +71,14 @@ class PatentQuerySet(models.QuerySet["Patent"]):
                 ),
             )
             .order_by("-rank", "id")
+        )
+
+    def semantic(self, vector: Sequence[float]) -> PatentQuerySet:
+        """Nearest documents first (cosine distance, HNSW index)."""
+        return (
+            self.filter(embedding__isnull=False)
+            .annotate(distance=CosineDistance("embedding", vector))
+            .order_by("distance")
         )
 
     def by_public_id(self, public_id: str) -> Patent | None:

@@ -63,7 +63,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
             "allpatents",
             "worker",
             "-Q",
-            "default,embedding",
+            "default,embedding,generation",
             "--pool",
             "solo",
             "--without-gossip",

@@ -9,3 +9,5 @@ from pathlib import Path
 
 os.environ.setdefault("VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 os.environ.setdefault("DEBUG", "1")
+# Tests never reach the model hub (our machines can't): fail fast instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,186 @@
+"""A generation run, batch by batch: sample, check, de-duplicate, publish.
+
+Plain functions; generation/tasks.py wraps them for Celery. Each batch is
+recorded in one transaction, and a batch that is already recorded is skipped,
+so a task delivered twice (a worker killed mid-batch, acks_late) never
+publishes twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from generation.checking import Verdict, check_patent
+from generation.llm import BOTTOM_UP_PROMPT, TOP_DOWN_PROMPT, DecodingParameters, Sample, load_generator, sample
+from generation.models import Generation, GenerationRun, PromptMode
+from search.documents import canonical_text
+from search.embedding import DocumentText, embed_documents
+from search.models import Origin, Patent
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 8
+# Cosine similarity above which a new text counts as a copy of a stored one
+# (training data reproduced, or a generated document published twice).
+NEAR_DUPLICATE_SIMILARITY = 0.95
+
+
+@dataclass(frozen=True)
+class SampledBatch:
+    prompts: list[str]
+    seeds: list[int]
+    samples: list[Sample]
+    model_revision: str
+    cpu_seconds: float
+    wall_seconds: float
+
+
+def batch_count(run: GenerationRun) -> int:
+    return math.ceil(run.requested_count / BATCH_SIZE)
+
+
+def prompt_for(run: GenerationRun, position: int) -> str:
+    if run.mode == PromptMode.TOP_DOWN:
+        return TOP_DOWN_PROMPT
+    if run.mode == PromptMode.BOTTOM_UP:
+        return BOTTOM_UP_PROMPT
+    seed_text = run.seeds[position % len(run.seeds)]
+    return f"{TOP_DOWN_PROMPT}\n{seed_text}"
+
+
+def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
+    first = batch * BATCH_SIZE
+    positions = range(first, min(first + BATCH_SIZE, run.requested_count))
+    prompts = [prompt_for(run, position) for position in positions]
+    parameters = DecodingParameters(**{k: v for k, v in run.parameters.items() if k != "seed"})
+    batch_seed = int(run.parameters.get("seed", run.pk)) * 1_000_003 + batch
+    generator = load_generator(run.model_name)
+    cpu, wall = time.process_time(), time.monotonic()
+    samples = sample(generator, prompts, parameters, seed=batch_seed)
+    return SampledBatch(
+        prompts=prompts,
+        seeds=[batch_seed] * len(prompts),
+        samples=samples,
+        model_revision=generator.revision,
+        cpu_seconds=time.process_time() - cpu,
+        wall_seconds=time.monotonic() - wall,
+    )
+
+
+def _nearest(vector) -> tuple[Patent | None, float]:  # type: ignore[no-untyped-def]
+    nearest = Patent.objects.semantic(vector).only("id").first()
+    return (nearest, 1 - nearest.distance) if nearest else (None, 0.0)
+
+
+def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
+    """Check every sample, publish the good, new ones and record all of them, in one transaction."""
+    verdicts: list[Verdict] = [check_patent(s.text, finished=s.finished) for s in sampled.samples]
+    good = [verdict for verdict in verdicts if verdict.accepted and verdict.parsed]
+    vectors = dict(
+        zip(
+            map(id, good),
+            embed_documents([DocumentText(v.parsed.title, v.parsed.abstract, v.parsed.claims) for v in good]),  # type: ignore[union-attr]
+            strict=True,
+        )
+    )
+    model_revision = sampled.model_revision
+    with transaction.atomic():
+        locked = GenerationRun.objects.select_for_update().get(pk=run.pk)
+        if locked.generations.filter(batch=batch).exists():
+            logger.info("Run %s batch %s is already recorded; skipping the repeat.", run.pk, batch)
+            return
+        accepted, rejections = 0, dict(locked.rejections)
+        first = batch * BATCH_SIZE
+        for offset, (prompt, seed, output, verdict) in enumerate(
+            zip(sampled.prompts, sampled.seeds, sampled.samples, verdicts, strict=True)
+        ):
+            reasons = [str(reason) for reason in verdict.reasons]
+            duplicate, patent = None, None
+            if verdict.accepted and verdict.parsed:
+                vector = vectors[id(verdict)]
+                duplicate, similarity = _nearest(vector)
+                if duplicate is not None and similarity >= NEAR_DUPLICATE_SIMILARITY:
+                    reasons.append("near_duplicate")
+                else:
+                    duplicate = None
+                    patent = _publish(run, verdict, vector, seed=seed, model_revision=model_revision)
+                    accepted += 1
+            for reason in reasons:
+                rejections[reason] = rejections.get(reason, 0) + 1
+            Generation.objects.create(
+                run=run, batch=batch, position=first + offset, seed=seed, prompt=prompt, text=output.text,
+                new_tokens=output.new_tokens, finished=output.finished, accepted=patent is not None,
+                reasons=reasons, quality_score=verdict.score or None, duplicate_of=duplicate, patent=patent,
+            )  # fmt: skip
+        count = len(sampled.samples)
+        GenerationRun.objects.filter(pk=run.pk).update(
+            generated_count=F("generated_count") + count,
+            accepted_count=F("accepted_count") + accepted,
+            rejected_count=F("rejected_count") + count - accepted,
+            rejections=rejections,
+            tokens_generated=F("tokens_generated") + sum(s.new_tokens for s in sampled.samples),
+            cpu_seconds=F("cpu_seconds") + sampled.cpu_seconds,
+            wall_seconds=F("wall_seconds") + sampled.wall_seconds,
+            model_revision=model_revision,
+        )
+        recorded = locked.generations.values("batch").distinct().count()
+        if recorded == batch_count(locked):
+            GenerationRun.objects.filter(pk=run.pk, status=GenerationRun.Status.RUNNING).update(
+                status=GenerationRun.Status.SUCCEEDED, finished_at=timezone.now()
+            )
+
+
+def _publish(run: GenerationRun, verdict: Verdict, vector, *, seed: int, model_revision: str) -> Patent:  # type: ignore[no-untyped-def]
+    parsed = verdict.parsed
+    assert parsed is not None
+    return Patent.objects.create(
+        title=parsed.title,
+        abstract=parsed.abstract,
+        claims=parsed.claims,
+        text=canonical_text(title=parsed.title, abstract=parsed.abstract, claims=parsed.claims),
+        origin=Origin.GENERATED,
+        generation_run=run,
+        model_name=run.model_name,
+        model_revision=model_revision,
+        prompt_mode=run.mode,
+        decoding=run.parameters,
+        seed=seed,
+        generated_at=timezone.now(),
+        quality_score=verdict.score,
+        embedding=vector,
+    )
+
+
+def run_batch(*, run_id: int, batch: int) -> None:
+    """Generate, check and record one batch of a run, unless it is done or the run has stopped."""
+    run = GenerationRun.objects.filter(pk=run_id).first()
+    if run is None or run.status in {GenerationRun.Status.CANCELLED, GenerationRun.Status.FAILED}:
+        return
+    if run.generations.filter(batch=batch).exists():
+        return
+    GenerationRun.objects.filter(pk=run.pk, status=GenerationRun.Status.QUEUED).update(
+        status=GenerationRun.Status.RUNNING, started_at=timezone.now()
+    )
+    try:
+        sampled = sample_batch(run, batch)
+    except Exception as error:  # the model could not be loaded or sampled: the run fails with why
+        GenerationRun.objects.filter(pk=run.pk).update(
+            status=GenerationRun.Status.FAILED, error=str(error), finished_at=timezone.now()
+        )
+        raise
+    record_batch(run, batch, sampled)
+
+
+def start_run(run: GenerationRun) -> None:
+    """Queue every batch of a new run, once the transaction that created it commits."""
+    from generation.tasks import generate_batch_task
+
+    for batch in range(batch_count(run)):
+        transaction.on_commit(lambda batch=batch: generate_batch_task.delay(run_id=run.pk, batch=batch))

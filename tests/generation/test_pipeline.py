@@ -1,0 +1,130 @@
+"""A run's batches: checked, de-duplicated, published once, counted; end to end through a real worker."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from generation.llm import Sample
+from generation.models import Generation, GenerationRun, PromptMode
+from generation.pipeline import SampledBatch, record_batch, run_batch, start_run
+from generation.training import TrainingConfig, train_generator
+from search.models import Origin, Patent
+from tests.conftest import SAMPLE
+from tests.generation.test_checking import bottom_up, top_down
+
+BELL = (
+    "# Patent\n\n## Claims\n"
+    "1. A bicycle bell comprising: a dome mounted on a clamp that grips a handlebar; a striker pivoted under the "
+    "dome; and a thumb lever that swings the striker against the dome.\n"
+    "2. The bicycle bell of claim 1, wherein a coil spring returns the thumb lever after each stroke.\n\n"
+    "## Abstract\nA bicycle bell has a dome on a handlebar clamp. A thumb lever swings a pivoted striker "
+    "against the dome, and a coil spring returns the lever so the rider can ring it again at once.\n\n"
+    "## Title\nBicycle bell with a thumb-driven striker\n"
+)
+PARAMETERS = {"temperature": 0.9, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.0, "max_new_tokens": 24}
+
+
+def new_run(model_name: str = "tiny", requested: int = 5, **fields: object) -> GenerationRun:
+    defaults: dict[str, object] = {"status": GenerationRun.Status.RUNNING}
+    return GenerationRun.objects.create(
+        mode=PromptMode.TOP_DOWN, model_name=model_name, parameters={**PARAMETERS, "seed": 7},
+        requested_count=requested, **{**defaults, **fields},
+    )  # fmt: skip
+
+
+def batch_of(*texts: str) -> SampledBatch:
+    return SampledBatch(
+        prompts=["# Patent\n\n## Title"] * len(texts),
+        seeds=[11] * len(texts),
+        samples=[Sample(text=text, new_tokens=100, finished=True) for text in texts],
+        model_revision="sha256:0123456789abcdef",
+        cpu_seconds=2.0,
+        wall_seconds=1.5,
+    )
+
+
+@pytest.mark.django_db
+def test_a_batch_publishes_the_good_new_texts_and_records_the_rest(imported: dict[str, Patent]) -> None:
+    run = new_run()
+    truck = imported["US11147202B2"]
+    copy_of_truck = top_down(
+        title=truck.title, abstract=truck.abstract, claims=[f"{c['number']}. {c['text']}" for c in truck.claims]
+    )
+
+    texts = [top_down(), "# Patent\n\n## Title\nJunk", copy_of_truck, bottom_up(title="Reel"), BELL]
+
+    record_batch(run, 0, batch_of(*texts))
+
+    run.refresh_from_db()
+    assert (run.generated_count, run.accepted_count, run.rejected_count) == (5, 2, 3)
+    assert run.rejections == {"missing_section": 1, "near_duplicate": 2}
+    assert (run.tokens_generated, run.cpu_seconds, run.status) == (500, 2.0, GenerationRun.Status.SUCCEEDED)
+    rows = list(Generation.objects.filter(run=run).order_by("position"))
+    assert [row.accepted for row in rows] == [True, False, False, False, True]
+    # A copy of a stored real patent, and a retitled copy of a text published in the same batch.
+    assert (rows[2].duplicate_of, rows[3].duplicate_of) == (truck, rows[0].patent)
+    assert rows[4].patent.title == "Bicycle bell with a thumb-driven striker"
+    published = rows[0].patent
+    assert published is not None
+    assert (published.origin, published.generation_run, published.seed, published.prompt_mode) == (
+        Origin.GENERATED, run, 11, PromptMode.TOP_DOWN,
+    )  # fmt: skip
+    assert published.decoding == {**PARAMETERS, "seed": 7}
+    assert published.title == "Collapsible hose reel with a ratchet lock"
+    assert published.embedding is not None
+
+
+@pytest.mark.django_db
+def test_a_batch_recorded_twice_publishes_once() -> None:
+    run = new_run()
+    record_batch(run, 0, batch_of(top_down()))
+    record_batch(run, 0, batch_of(top_down()))
+
+    run.refresh_from_db()
+    assert (run.generated_count, Patent.objects.filter(origin=Origin.GENERATED).count()) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_a_model_that_cannot_be_loaded_fails_the_run_naming_the_model_and_the_setting() -> None:
+    run = new_run(model_name="/nonexistent/model", requested=1, status=GenerationRun.Status.QUEUED)
+
+    with pytest.raises(RuntimeError):
+        run_batch(run_id=run.pk, batch=0)
+
+    run.refresh_from_db()
+    assert run.status == GenerationRun.Status.FAILED
+    assert "'/nonexistent/model'" in run.error
+    assert "GENERATOR_MODEL" in run.error
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("models") / "tiny"
+    config = TrainingConfig(hidden_size=32, layers=1, heads=2, block_size=64, batch_size=4, max_steps=20)
+    train_generator(output, config, corpus=SAMPLE)
+    return output
+
+
+@pytest.mark.slow
+def test_a_run_goes_end_to_end_through_a_real_worker(
+    celery_worker_process: subprocess.Popen[bytes], tiny_generator: Path
+) -> None:
+    from django.db import transaction
+
+    with transaction.atomic():
+        run = new_run(model_name=str(tiny_generator), requested=10, status=GenerationRun.Status.QUEUED)
+        start_run(run)
+
+    import time
+
+    deadline = time.monotonic() + 180
+    while run.status in {GenerationRun.Status.QUEUED, GenerationRun.Status.RUNNING} and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run.refresh_from_db()
+    assert run.status == GenerationRun.Status.SUCCEEDED, run.error
+    assert run.generated_count == 10
+    assert run.accepted_count + run.rejected_count == 10
+    assert run.tokens_generated > 0
+    assert run.model_revision.startswith("sha256:")
+    assert sorted(Generation.objects.filter(run=run).values_list("position", flat=True)) == list(range(10))
