@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from allpatents.celery import worker_command
 from search.importing import import_patents
 from search.models import Patent
 
@@ -55,22 +55,14 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
     app.control.purge()
     log = open(Path(settings.VAR_DIR) / "celery-worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "allpatents",
-            "worker",
-            "-Q",
-            "default,embedding,generation",
+        worker_command(
             "--pool",
             "solo",
             "--without-gossip",
             "--without-mingle",
             "-n",
             f"test-{os.getpid()}@%h",
-        ],
+        ),
         cwd=BASE_DIR,
         env=service_environment(),
         stdout=log,

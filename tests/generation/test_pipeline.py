@@ -128,3 +128,18 @@ def test_a_run_goes_end_to_end_through_a_real_worker(
     assert run.tokens_generated > 0
     assert run.model_revision.startswith("sha256:")
     assert sorted(Generation.objects.filter(run=run).values_list("position", flat=True)) == list(range(10))
+
+
+@pytest.mark.django_db
+def test_generate_command_runs_inline_and_reports_the_hit_rate(
+    tiny_generator: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from django.core.management import call_command
+
+    call_command("generate", "--inline", "--count", "3", "--model", str(tiny_generator), "--max-new-tokens", "16")
+
+    run = GenerationRun.objects.get()
+    assert (run.status, run.generated_count, run.parameters["max_new_tokens"]) == (
+        GenerationRun.Status.SUCCEEDED, 3, 16,
+    )  # fmt: skip
+    assert capsys.readouterr().out.startswith(f"Run {run.pk}: 3 generated, {run.accepted_count} published")

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from allpatents.celery import worker_command
 from search.models import Patent
 
 SAMPLE_CORPUS = settings.BASE_DIR / "data" / "patents-sample" / "patents.jsonl"
@@ -35,20 +36,12 @@ class Command(BaseCommand):
         # reused) through their leases, or use DATABASE_URL / REDIS_URL.
         children = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "allpatents",
-                    "worker",
-                    "-Q",
-                    "default,embedding,generation",
+                worker_command(
                     "--concurrency",
                     "1",
                     "--loglevel",
                     "INFO",
-                ],
+                ),
                 cwd=settings.BASE_DIR,
             ),
             self._web_server(host, port),
