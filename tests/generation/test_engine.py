@@ -1,0 +1,112 @@
+"""The engine computes what transformers computes, samples as it samples, and stops where a patent ends."""
+
+import pytest
+import torch
+from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXForCausalLM
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from generation.engine import PatentEngine, Request
+from generation.llm import BOTTOM_UP_PROMPT, TOP_DOWN_PROMPT, DecodingParameters
+from generation.training import KL3M_TOKENIZER
+
+PROMPTS = [TOP_DOWN_PROMPT, BOTTOM_UP_PROMPT, f"{TOP_DOWN_PROMPT}\nBicycle bell"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():  # type: ignore[no-untyped-def]
+    return AutoTokenizer.from_pretrained(KL3M_TOKENIZER)
+
+
+@pytest.fixture(scope="module")
+def model() -> GPTNeoXForCausalLM:
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(
+        vocab_size=32768, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        rotary_pct=0.25, tie_word_embeddings=False, use_parallel_residual=True, attention_bias=True,
+        bos_token_id=0, eos_token_id=1, pad_token_id=2, max_position_embeddings=512,
+    )  # fmt: skip
+    return GPTNeoXForCausalLM(config).eval()
+
+
+def test_prefill_and_cached_decoding_give_transformers_logits(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    engine = PatentEngine(model, tokenizer, slots=3, max_length=64)
+    ids = tokenizer(f"{TOP_DOWN_PROMPT}\nA hose reel with a ratchet lock")["input_ids"]
+    with torch.inference_mode():
+        expected = model(torch.tensor([ids])).logits[0]
+        prefill = engine._forward(torch.tensor([ids[:5]]), slice(1, 2), torch.tensor([0]))
+        assert torch.allclose(prefill[0], expected[4], atol=1e-4)
+        for position in range(5, len(ids)):
+            decoded = engine._forward(torch.tensor([[ids[position]]]), slice(1, 2), torch.tensor([position]))
+        assert torch.allclose(decoded[0], expected[-1], atol=1e-4)
+
+
+def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    # Six requests on two slots: sequences finish, leave, and new ones take their slots.
+    engine = PatentEngine(model, tokenizer, slots=2, max_length=64)
+    greedy = DecodingParameters(temperature=1.0, top_p=1.0, top_k=1, repetition_penalty=1.0, max_new_tokens=24)
+
+    completions = list(
+        engine.generate([Request(p, seed=i) for i, p in enumerate(PROMPTS * 2)], greedy, ignore_stops=True)
+    )
+
+    assert sorted(c.index for c in completions) == list(range(6))
+    for completion in completions:
+        encoded = tokenizer(PROMPTS[completion.index % 3], return_tensors="pt")
+        expected = model.generate(**encoded, do_sample=False, max_new_tokens=24, min_new_tokens=24, pad_token_id=2)
+        assert completion.text == tokenizer.decode(expected[0], skip_special_tokens=True)
+        assert (completion.new_tokens, completion.finished) == (24, False)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        DecodingParameters(temperature=0.5, top_p=0.9, top_k=50, repetition_penalty=1.2),
+        DecodingParameters(temperature=1.3, top_p=0.5, top_k=0, repetition_penalty=1.0),
+    ],
+)
+def test_sampling_filters_are_transformers_processors(parameters: DecodingParameters) -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(3, 1000) * 4
+    history = torch.randint(0, 1000, (3, 20))
+    seen = torch.zeros(3, 1000, dtype=torch.bool).scatter(1, history, True)
+    processors = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(parameters.repetition_penalty)])
+    processors.append(TemperatureLogitsWarper(parameters.temperature))
+    if parameters.top_k:
+        processors.append(TopKLogitsWarper(parameters.top_k))
+    processors.append(TopPLogitsWarper(parameters.top_p))
+
+    expected = processors(history, logits.clone())
+
+    assert torch.equal(PatentEngine._filter(logits, seen, parameters), expected)
+
+
+def test_a_sequence_depends_on_its_seed_not_on_its_neighbours(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    engine = PatentEngine(model, tokenizer, slots=4, max_length=64)
+    parameters = DecodingParameters(temperature=1.0, top_p=0.95, max_new_tokens=20)
+
+    alone = next(engine.generate([Request(TOP_DOWN_PROMPT, seed=42)], parameters, ignore_stops=True))
+    crowd = [Request(BOTTOM_UP_PROMPT, seed=s) for s in range(5)] + [Request(TOP_DOWN_PROMPT, seed=42)]
+    among = next(c for c in engine.generate(crowd, parameters, ignore_stops=True) if c.index == 5)
+    other_seed = next(engine.generate([Request(TOP_DOWN_PROMPT, seed=43)], parameters, ignore_stops=True))
+
+    assert among.text == alone.text
+    assert other_seed.text != alone.text
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("# Patent\n\n## Claims\n1. A reel.\n\n## Abstract\nA reel.\n\n## Title\nHose reel\n", True),
+        ("# Patent\n\n## Claims\n1. A reel.\n\n## Abstract\nA reel.\n\n## Title\nHose reel", False),
+        ("# Patent\n\n## Claims\n1. A reel.\n\n## Abstract\nA reel.\n\n## Title\n", False),
+        ("# Patent\n\n## Title\nHose reel\n\n## Abstract\nA reel.\n", False),
+    ],
+)
+def test_last_section_complete(text: str, complete: bool) -> None:
+    assert PatentEngine.last_section_complete(text) is complete
