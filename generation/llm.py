@@ -1,18 +1,22 @@
-"""The generator model: loading (hub id or local directory) and sampling.
+"""The generator model: loading (hub id or local directory) and sampling through the engine.
 
-This is the only module that talks to transformers for generation. Sampling
-here is transformers' own `generate`, batched; the faster engine the
-generation issue asks for replaces `sample()` behind the same signature.
+A model is loaded once per process (the first batch a worker runs) and kept,
+with its engine and preallocated KV cache, for every later batch.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from django.conf import settings
+
+from generation.engine import DecodingParameters, PatentEngine, Request
+
+__all__ = ["DecodingParameters", "Generator", "Request", "Sample", "load_generator", "sample"]
 
 TOP_DOWN_PROMPT = "# Patent\n\n## Title"
 BOTTOM_UP_PROMPT = "# Patent\n\n## Claims"
@@ -22,24 +26,25 @@ class GeneratorUnavailable(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class DecodingParameters:
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 0
-    repetition_penalty: float = 1.05
-    max_new_tokens: int = 1024
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
+@dataclass
 class Generator:
     name: str
     revision: str
     model: torch.nn.Module
     tokenizer: object
+    engine: PatentEngine | None = None
+
+    def engine_for(self, max_length: int) -> PatentEngine:
+        """The engine, with a KV cache long enough for max_length tokens (made once, grown if needed)."""
+        if self.engine is None or self.engine.max_length < max_length:
+            self.engine = PatentEngine(
+                self.model,
+                self.tokenizer,
+                slots=settings.GENERATOR_SLOTS,
+                max_length=max_length,
+                int8=settings.GENERATOR_INT8,
+            )
+        return self.engine
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,17 @@ class Sample:
     text: str  # prompt + continuation, special tokens removed
     new_tokens: int
     finished: bool  # ended by the model (end token), not by max_new_tokens
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers at all (our own machines can't reach it)."""
+    import socket
+
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _revision(name: str, model: torch.nn.Module) -> str:
@@ -84,34 +100,9 @@ def load_generator(name: str) -> Generator:
     return Generator(name=name, revision=_revision(name, model), model=model, tokenizer=tokenizer)
 
 
-def sample(generator: Generator, prompts: list[str], parameters: DecodingParameters, *, seed: int) -> list[Sample]:
-    """One sampled continuation per prompt, reproducible for a given seed."""
-    tokenizer = generator.tokenizer
-    encoded = tokenizer(prompts, return_tensors="pt", padding=True)  # type: ignore[operator]
-    torch.manual_seed(seed)
-    with torch.inference_mode():
-        output = generator.model.generate(  # type: ignore[operator]
-            **encoded,
-            do_sample=True,
-            temperature=parameters.temperature,
-            top_p=parameters.top_p,
-            top_k=parameters.top_k,
-            repetition_penalty=parameters.repetition_penalty,
-            max_new_tokens=parameters.max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
-            eos_token_id=tokenizer.eos_token_id,  # type: ignore[attr-defined]
-        )
-    prompt_length = encoded["input_ids"].shape[1]
-    samples = []
-    for row in output:
-        continuation = row[prompt_length:]
-        ended = (continuation == tokenizer.eos_token_id).nonzero()  # type: ignore[attr-defined]
-        new_tokens = int(ended[0]) + 1 if len(ended) else len(continuation)
-        samples.append(
-            Sample(
-                text=tokenizer.decode(row, skip_special_tokens=True),  # type: ignore[attr-defined]
-                new_tokens=new_tokens,
-                finished=bool(len(ended)),
-            )
-        )
-    return samples
+def sample(generator: Generator, requests: list[Request], parameters: DecodingParameters) -> list[Sample]:
+    """One sampled continuation per request, in request order; each reproducible from its request's seed."""
+    longest_prompt = max(len(generator.tokenizer(r.prompt)["input_ids"]) for r in requests)  # type: ignore[operator]
+    engine = generator.engine_for(longest_prompt + parameters.max_new_tokens)
+    completions = sorted(engine.generate(requests, parameters), key=lambda completion: completion.index)
+    return [Sample(text=c.text, new_tokens=c.new_tokens, finished=c.finished) for c in completions]

@@ -53,9 +53,54 @@ class GenerationRun(models.Model):
         return f"Run {self.pk} ({self.get_mode_display()}, {self.status})"
 
     @property
+    def is_active(self) -> bool:
+        return self.status in {self.Status.QUEUED, self.Status.RUNNING}
+
+    def cancel(self) -> bool:
+        """Stop the run: batches not started yet are skipped; one already sampling is still recorded.
+
+        A conditional UPDATE, so a run that finished meanwhile is left as it is.
+        """
+        from django.utils import timezone
+
+        cancelled = GenerationRun.objects.filter(
+            pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING]
+        ).update(status=self.Status.CANCELLED, finished_at=timezone.now())
+        self.refresh_from_db(fields=["status", "finished_at"])
+        return cancelled == 1
+
+    @property
     def hit_rate(self) -> float | None:
         """Share of generated outputs good enough to publish."""
         return self.accepted_count / self.generated_count if self.generated_count else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        return self.tokens_generated / self.wall_seconds if self.wall_seconds else None
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Wall seconds left at the pace so far (batches run one after another)."""
+        if not self.generated_count or not self.is_active:
+            return None
+        return (self.requested_count - self.generated_count) * self.wall_seconds / self.generated_count
+
+    def progress(self) -> dict[str, object]:
+        """What the run page shows, as JSON for its live updates."""
+        return {
+            "status": self.status,
+            "requested": self.requested_count,
+            "generated": self.generated_count,
+            "accepted": self.accepted_count,
+            "rejected": self.rejected_count,
+            "rejections": self.rejections,
+            "tokens": self.tokens_generated,
+            "tokens_per_second": self.tokens_per_second,
+            "eta_seconds": self.eta_seconds,
+            "hit_rate": self.hit_rate,
+            "cpu_seconds_per_published": self.cpu_seconds_per_published,
+            "error": self.error,
+        }
 
     @property
     def cpu_seconds_per_published(self) -> float | None:

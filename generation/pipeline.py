@@ -18,15 +18,26 @@ from django.db.models import F
 from django.utils import timezone
 
 from generation.checking import Verdict, check_patent
-from generation.llm import BOTTOM_UP_PROMPT, TOP_DOWN_PROMPT, DecodingParameters, Sample, load_generator, sample
+from generation.llm import (
+    BOTTOM_UP_PROMPT,
+    TOP_DOWN_PROMPT,
+    DecodingParameters,
+    Request,
+    Sample,
+    load_generator,
+    sample,
+)
 from generation.models import Generation, GenerationRun, PromptMode
 from search.documents import canonical_text
 from search.embedding import DocumentText, embed_documents
+from search.indexing import find_copy, index_shingles
 from search.models import Origin, Patent
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 8
+# Outputs per Celery task: enough to keep the engine's slots full while sequences
+# finish at different lengths, few enough that a worker killed mid-batch loses little.
+BATCH_SIZE = 32
 # Cosine similarity above which a new text counts as a copy of a stored one
 # (training data reproduced, or a generated document published twice).
 NEAR_DUPLICATE_SIMILARITY = 0.95
@@ -58,15 +69,16 @@ def prompt_for(run: GenerationRun, position: int) -> str:
 def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
     first = batch * BATCH_SIZE
     positions = range(first, min(first + BATCH_SIZE, run.requested_count))
-    prompts = [prompt_for(run, position) for position in positions]
+    # Every output has its own seed, derived from the run's: reproducible one by one.
+    run_seed = int(run.parameters.get("seed", run.pk))
+    requests = [Request(prompt_for(run, position), seed=run_seed * 1_000_003 + position) for position in positions]
     parameters = DecodingParameters(**{k: v for k, v in run.parameters.items() if k != "seed"})
-    batch_seed = int(run.parameters.get("seed", run.pk)) * 1_000_003 + batch
     generator = load_generator(run.model_name)
     cpu, wall = time.process_time(), time.monotonic()
-    samples = sample(generator, prompts, parameters, seed=batch_seed)
+    samples = sample(generator, requests, parameters)
     return SampledBatch(
-        prompts=prompts,
-        seeds=[batch_seed] * len(prompts),
+        prompts=[request.prompt for request in requests],
+        seeds=[request.seed for request in requests],
         samples=samples,
         model_revision=generator.revision,
         cpu_seconds=time.process_time() - cpu,
@@ -105,12 +117,17 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             duplicate, patent = None, None
             if verdict.accepted and verdict.parsed:
                 vector = vectors[id(verdict)]
-                duplicate, similarity = _nearest(vector)
-                if duplicate is not None and similarity >= NEAR_DUPLICATE_SIMILARITY:
+                nearest, similarity = _nearest(vector)
+                copy = find_copy(verdict.parsed.title, verdict.parsed.abstract, verdict.parsed.claims)
+                if nearest is not None and similarity >= NEAR_DUPLICATE_SIMILARITY:
                     reasons.append("near_duplicate")
+                    duplicate = nearest
+                elif copy is not None:
+                    reasons.append("copied_text")
+                    duplicate = copy.patent
                 else:
-                    duplicate = None
                     patent = _publish(run, verdict, vector, seed=seed, model_revision=model_revision)
+                    index_shingles([patent])
                     accepted += 1
             for reason in reasons:
                 rejections[reason] = rejections.get(reason, 0) + 1

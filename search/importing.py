@@ -19,6 +19,7 @@ from django.db import transaction
 
 from search.documents import Claim, canonical_text, parse_claim
 from search.embedding import DocumentText, embed_documents
+from search.indexing import index_shingles
 from search.models import Origin, Patent
 
 
@@ -124,8 +125,10 @@ def store_batch(records: list[ReferencePatent]) -> ImportResult:
         for record, vector in zip(fresh, vectors, strict=True)
     ]
     with transaction.atomic():
-        # A concurrent import may have stored some of these since the check above.
-        Patent.objects.bulk_create(patents, ignore_conflicts=True)
+        # A concurrent import of the same records fails here on the unique
+        # source_id and changes nothing; run it again to resume.
+        Patent.objects.bulk_create(patents)
+        index_shingles(patents)
     return ImportResult(created=len(patents), skipped=len(records) - len(patents))
 
 

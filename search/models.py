@@ -204,3 +204,18 @@ class Tombstone(models.Model):
     @property
     def public_id(self) -> str:
         return format_public_id(self.id)
+
+
+class MinHashBand(models.Model):
+    """One locality-sensitive band key of a document's MinHash signature (see search/minhash.py).
+
+    The key is the primary key's first column, so finding the documents that
+    share a band with a new text is an index lookup at any size of the store.
+    """
+
+    pk = models.CompositePrimaryKey("key", "patent")
+    key = models.BigIntegerField()
+    patent = models.ForeignKey(Patent, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.patent_id}"

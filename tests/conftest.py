@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -47,33 +48,49 @@ def service_environment() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process consuming the test broker and writing the test database."""
+def start_worker(name: str, **environment: str) -> subprocess.Popen[bytes]:
+    """A real `celery worker` process on the test broker and test database; returns once it answers."""
     from allpatents.celery import app
 
-    app.control.purge()
-    log = open(Path(settings.VAR_DIR) / "celery-worker.log", "wb")  # noqa: SIM115
+    log = open(Path(settings.VAR_DIR) / f"{name}.log", "ab")  # noqa: SIM115  # closed with the process
     worker = subprocess.Popen(
-        worker_command(
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ),
+        worker_command("--pool", "solo", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"),
         cwd=BASE_DIR,
-        env=service_environment(),
+        env={**service_environment(), **environment},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5):
+    while not app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5):
         if worker.poll() is not None or time.monotonic() > deadline:
             worker.kill()
             raise RuntimeError(f"The Celery worker did not start; see {log.name}")
+    return worker
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker process consuming the test broker and writing the test database."""
+    from allpatents.celery import app
+
+    app.control.purge()
+    worker = start_worker("celery-worker")
     yield worker
-    worker.terminate()
-    worker.wait(timeout=30)
-    log.close()
+    stop_worker(worker)
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generator trained in seconds on five real patents: real, small, and mostly wrong."""
+    from generation.training import TrainingConfig, train_generator
+
+    output = tmp_path_factory.mktemp("models") / "tiny"
+    config = TrainingConfig(hidden_size=32, layers=1, heads=2, block_size=64, batch_size=4, max_steps=20)
+    train_generator(output, config, corpus=SAMPLE)
+    return output

@@ -34,21 +34,23 @@ def model() -> GPTNeoXForCausalLM:
     return GPTNeoXForCausalLM(config).eval()
 
 
-def test_prefill_and_cached_decoding_give_transformers_logits(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
-    engine = PatentEngine(model, tokenizer, slots=3, max_length=64)
+@pytest.mark.parametrize(("fp16_cache", "tolerance"), [(False, 1e-5), (True, 1e-3)])
+def test_prefill_and_cached_decoding_give_transformers_logits(model, tokenizer, fp16_cache, tolerance) -> None:  # type: ignore[no-untyped-def]
+    engine = PatentEngine(model, tokenizer, slots=3, max_length=64, fp16_cache=fp16_cache)
+    assert (engine.kernel is not None) == fp16_cache
     ids = tokenizer(f"{TOP_DOWN_PROMPT}\nA hose reel with a ratchet lock")["input_ids"]
     with torch.inference_mode():
         expected = model(torch.tensor([ids])).logits[0]
         prefill = engine._forward(torch.tensor([ids[:5]]), slice(1, 2), torch.tensor([0]))
-        assert torch.allclose(prefill[0], expected[4], atol=1e-4)
+        assert torch.allclose(prefill[0], expected[4], atol=tolerance)
         for position in range(5, len(ids)):
             decoded = engine._forward(torch.tensor([[ids[position]]]), slice(1, 2), torch.tensor([position]))
-        assert torch.allclose(decoded[0], expected[-1], atol=1e-4)
+        assert torch.allclose(decoded[0], expected[-1], atol=tolerance)
 
 
 def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
     # Six requests on two slots: sequences finish, leave, and new ones take their slots.
-    engine = PatentEngine(model, tokenizer, slots=2, max_length=64)
+    engine = PatentEngine(model, tokenizer, slots=2, max_length=64, fp16_cache=False)
     greedy = DecodingParameters(temperature=1.0, top_p=1.0, top_k=1, repetition_penalty=1.0, max_new_tokens=24)
 
     completions = list(
@@ -61,6 +63,25 @@ def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, toke
         expected = model.generate(**encoded, do_sample=False, max_new_tokens=24, min_new_tokens=24, pad_token_id=2)
         assert completion.text == tokenizer.decode(expected[0], skip_special_tokens=True)
         assert (completion.new_tokens, completion.finished) == (24, False)
+
+
+def test_the_fp16_kernel_attends_each_sequence_to_its_own_positions() -> None:
+    from torch.nn import functional
+
+    from generation.kernels import attention_kernel
+
+    torch.manual_seed(2)
+    kernel = attention_kernel()
+    keys, values = torch.randn(2, 3, 40, 64).half(), torch.randn(2, 3, 40, 64).half()
+    query = torch.randn(2, 3, 4, 64)
+    positions = torch.tensor([[9, 10, 11, 12], [30, 31, 32, 33]])  # two sequences of different lengths
+
+    output = kernel.attend(query, keys, values, positions, 64**-0.5)
+
+    visible = torch.arange(40)[None, None, :] <= positions[:, :, None]
+    mask = torch.zeros(visible.shape).masked_fill_(~visible, float("-inf"))[:, None]
+    expected = functional.scaled_dot_product_attention(query, keys.float(), values.float(), attn_mask=mask)
+    assert torch.allclose(output, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(

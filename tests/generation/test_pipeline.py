@@ -8,9 +8,7 @@ import pytest
 from generation.llm import Sample
 from generation.models import Generation, GenerationRun, PromptMode
 from generation.pipeline import SampledBatch, record_batch, run_batch, start_run
-from generation.training import TrainingConfig, train_generator
 from search.models import Origin, Patent
-from tests.conftest import SAMPLE
 from tests.generation.test_checking import bottom_up, top_down
 
 BELL = (
@@ -98,14 +96,6 @@ def test_a_model_that_cannot_be_loaded_fails_the_run_naming_the_model_and_the_se
     assert "GENERATOR_MODEL" in run.error
 
 
-@pytest.fixture(scope="session")
-def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("models") / "tiny"
-    config = TrainingConfig(hidden_size=32, layers=1, heads=2, block_size=64, batch_size=4, max_steps=20)
-    train_generator(output, config, corpus=SAMPLE)
-    return output
-
-
 @pytest.mark.slow
 def test_a_run_goes_end_to_end_through_a_real_worker(
     celery_worker_process: subprocess.Popen[bytes], tiny_generator: Path
@@ -143,3 +133,15 @@ def test_generate_command_runs_inline_and_reports_the_hit_rate(
         GenerationRun.Status.SUCCEEDED, 3, 16,
     )  # fmt: skip
     assert capsys.readouterr().out.startswith(f"Run {run.pk}: 3 generated, {run.accepted_count} published")
+
+
+@pytest.mark.django_db
+def test_a_cancelled_run_skips_its_remaining_batches() -> None:
+    run = new_run(requested=100, status=GenerationRun.Status.QUEUED)
+
+    assert run.cancel() is True
+    run_batch(run_id=run.pk, batch=0)  # the model is never loaded: "tiny" does not exist
+
+    run.refresh_from_db()
+    assert (run.status, run.generated_count, run.generations.count()) == (GenerationRun.Status.CANCELLED, 0, 0)
+    assert run.cancel() is False  # already stopped

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from allpatents.celery import worker_command
+from generation.llm import hub_reachable
 from search.models import Patent
 
 SAMPLE_CORPUS = settings.BASE_DIR / "data" / "patents-sample" / "patents.jsonl"
@@ -32,6 +33,7 @@ class Command(BaseCommand):
             self.stdout.write(f"The store is empty: importing the bundled sample corpus ({SAMPLE_CORPUS.name}).")
             call_command("import_patents", str(SAMPLE_CORPUS))
 
+        self._choose_generator()
         # The children find the embedded servers this process started (or
         # reused) through their leases, or use DATABASE_URL / REDIS_URL.
         children = [
@@ -69,6 +71,24 @@ class Command(BaseCommand):
                     child.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def _choose_generator(self) -> None:
+        """Without a configured generator, fall back to the locally trained one when the hub is out of reach."""
+        if "GENERATOR_MODEL" in os.environ or hub_reachable():
+            self.stdout.write(f"Generator: {settings.GENERATOR_MODEL}")
+            return
+        local = settings.VAR_DIR / "models" / "kl3m-mini"
+        if (local / "config.json").exists():
+            # The children (worker, web server) inherit it.
+            os.environ["GENERATOR_MODEL"] = str(local)
+            self.stdout.write(f"The model hub can't be reached: using the locally trained generator {local}.")
+        else:
+            self.stdout.write(
+                self.style.WARNING(
+                    "The model hub can't be reached and no local generator exists yet: generation runs will fail.\n"
+                    "Train one (about 10 minutes): .venv/bin/python manage.py train_generator, then restart."
+                )
+            )
 
     def _web_server(self, host: str, port: int) -> subprocess.Popen[bytes]:
         if settings.DEBUG:

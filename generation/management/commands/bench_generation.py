@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from django.core.management.base import BaseCommand, CommandParser
 
+from generation.drift import measure_drift
 from generation.engine import PatentEngine, Request
 from generation.llm import TOP_DOWN_PROMPT, DecodingParameters
 from generation.training import KL3M_TOKENIZER
@@ -34,9 +35,22 @@ class Command(BaseCommand):
         parser.add_argument("--slots", type=int, default=16, help="Sequences the engine runs at once.")
         parser.add_argument("--skip-baseline", action="store_true")
         parser.add_argument("--fp32", action="store_true", help="Run the engine with fp32 weights instead of int8.")
+        parser.add_argument(
+            "--drift-model",
+            default=None,
+            help="A trained model (e.g. var/models/kl3m-mini): report its int8 log-likelihood drift on real patents.",
+        )
 
     def handle(
-        self, *args: Any, new_tokens: int, sequences: int, slots: int, skip_baseline: bool, fp32: bool, **o: Any
+        self,
+        *args: Any,
+        new_tokens: int,
+        sequences: int,
+        slots: int,
+        skip_baseline: bool,
+        fp32: bool,
+        drift_model: str | None,
+        **o: Any,
     ) -> None:
         from transformers import AutoTokenizer, pipeline
 
@@ -80,4 +94,12 @@ class Command(BaseCommand):
             # A patent of new_tokens tokens, one after another at the engine's rate.
             patents_per_hour=round(engine_tok_s * 3600 / new_tokens, 1),
         )
+        if drift_model:
+            from dataclasses import asdict
+
+            from transformers import AutoModelForCausalLM
+
+            trained = AutoModelForCausalLM.from_pretrained(drift_model).eval()
+            drift = measure_drift(trained, AutoTokenizer.from_pretrained(drift_model))
+            result["int8_drift"] = {key: round(value, 4) for key, value in asdict(drift).items()}
         self.stdout.write(json.dumps(result))

@@ -1,0 +1,46 @@
+from django import forms
+from django.conf import settings
+
+from generation.engine import DecodingParameters
+from generation.models import PromptMode
+
+DEFAULTS = DecodingParameters()
+
+
+class RunForm(forms.Form):
+    mode = forms.ChoiceField(choices=PromptMode.choices, initial=PromptMode.TOP_DOWN)
+    count = forms.IntegerField(min_value=1, max_value=100_000, initial=32, label="Patents to generate")
+    seeds = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Seeded mode: titles or topics, one per line.",
+    )
+    model = forms.CharField(required=False, help_text="Hub id or local directory; empty for the configured generator.")
+    temperature = forms.FloatField(min_value=0.05, max_value=2.0, initial=DEFAULTS.temperature)
+    top_p = forms.FloatField(min_value=0.05, max_value=1.0, initial=DEFAULTS.top_p)
+    top_k = forms.IntegerField(min_value=0, max_value=1000, initial=DEFAULTS.top_k, help_text="0: no top-k cut.")
+    repetition_penalty = forms.FloatField(min_value=1.0, max_value=2.0, initial=DEFAULTS.repetition_penalty)
+    max_new_tokens = forms.IntegerField(min_value=16, max_value=4096, initial=DEFAULTS.max_new_tokens)
+    seed = forms.IntegerField(min_value=0, initial=0)
+
+    def clean_seeds(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["seeds"].splitlines() if line.strip()]
+
+    def clean(self) -> dict:  # type: ignore[type-arg]
+        cleaned = super().clean() or {}
+        if cleaned.get("mode") == PromptMode.SEEDED and not cleaned.get("seeds"):
+            self.add_error("seeds", "A seeded run needs at least one title or topic.")
+        return cleaned
+
+    def run_fields(self) -> dict[str, object]:
+        data = self.cleaned_data
+        parameters = {
+            key: data[key] for key in ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
+        }
+        return {
+            "mode": data["mode"],
+            "model_name": data["model"] or settings.GENERATOR_MODEL,
+            "parameters": {**parameters, "seed": data["seed"]},
+            "seeds": data["seeds"],
+            "requested_count": data["count"],
+        }

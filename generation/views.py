@@ -1,0 +1,50 @@
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from generation.forms import RunForm
+from generation.models import GenerationRun
+from generation.pipeline import start_run
+
+
+@staff_member_required
+def runs(request: HttpRequest) -> HttpResponse:
+    form = RunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            run = GenerationRun.objects.create(started_by=request.user, **form.run_fields())
+            start_run(run)
+        return redirect("generation:run", run.pk)
+    recent = GenerationRun.objects.select_related("started_by")[:50]
+    return render(request, "generation/runs.html", {"form": form, "runs": recent})
+
+
+@staff_member_required
+@require_GET
+def run(request: HttpRequest, run_id: int) -> HttpResponse:
+    generation_run = get_object_or_404(GenerationRun, pk=run_id)
+    outputs = generation_run.generations.select_related("patent", "duplicate_of")
+    return render(
+        request,
+        "generation/run.html",
+        {
+            "run": generation_run,
+            "accepted": outputs.filter(accepted=True)[:5],
+            "rejected": outputs.filter(accepted=False).order_by("-quality_score", "position")[:5],
+        },
+    )
+
+
+@staff_member_required
+@require_GET
+def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
+    return JsonResponse(get_object_or_404(GenerationRun, pk=run_id).progress())
+
+
+@staff_member_required
+@require_POST
+def cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    get_object_or_404(GenerationRun, pk=run_id).cancel()
+    return redirect("generation:run", run_id)
