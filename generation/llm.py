@@ -16,7 +16,7 @@ from django.conf import settings
 
 from generation.engine import DecodingParameters, PatentEngine, Request
 
-__all__ = ["DecodingParameters", "Generator", "Request", "Sample", "load_generator", "sample"]
+__all__ = ["DecodingParameters", "Generator", "Request", "Sample", "load_generator", "sample", "storable_text"]
 
 TOP_DOWN_PROMPT = "# Patent\n\n## Title"
 BOTTOM_UP_PROMPT = "# Patent\n\n## Claims"
@@ -105,4 +105,9 @@ def sample(generator: Generator, requests: list[Request], parameters: DecodingPa
     longest_prompt = max(len(generator.tokenizer(r.prompt)["input_ids"]) for r in requests)  # type: ignore[operator]
     engine = generator.engine_for(longest_prompt + parameters.max_new_tokens)
     completions = sorted(engine.generate(requests, parameters), key=lambda completion: completion.index)
-    return [Sample(text=c.text, new_tokens=c.new_tokens, finished=c.finished) for c in completions]
+    return [Sample(text=storable_text(c.text), new_tokens=c.new_tokens, finished=c.finished) for c in completions]
+
+
+def storable_text(text: str) -> str:
+    """A model can emit the byte 0x00, which PostgreSQL text can't store: keep it visible as U+FFFD."""
+    return text.replace("\x00", "\ufffd")

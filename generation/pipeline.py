@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -186,13 +186,14 @@ def run_batch(*, run_id: int, batch: int) -> None:
         status=GenerationRun.Status.RUNNING, started_at=timezone.now()
     )
     try:
-        sampled = sample_batch(run, batch)
-    except Exception as error:  # the model could not be loaded or sampled: the run fails with why
+        record_batch(run, batch, sample_batch(run, batch))
+    except OperationalError:
+        raise  # the database is away: the task retries
+    except Exception as error:  # a model that can't be loaded, a bug: the run fails and says why
         GenerationRun.objects.filter(pk=run.pk).update(
-            status=GenerationRun.Status.FAILED, error=str(error), finished_at=timezone.now()
+            status=GenerationRun.Status.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
         )
         raise
-    record_batch(run, batch, sampled)
 
 
 def start_run(run: GenerationRun) -> None:

@@ -145,3 +145,9 @@ def test_a_cancelled_run_skips_its_remaining_batches() -> None:
     run.refresh_from_db()
     assert (run.status, run.generated_count, run.generations.count()) == (GenerationRun.Status.CANCELLED, 0, 0)
     assert run.cancel() is False  # already stopped
+
+
+def test_a_nul_byte_from_the_model_becomes_a_visible_replacement_character() -> None:
+    from generation.llm import storable_text
+
+    assert storable_text("# Patent\n\n## Title\nA reel\x00") == "# Patent\n\n## Title\nA reel\ufffd"

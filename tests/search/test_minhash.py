@@ -44,7 +44,7 @@ def test_import_stores_bands_and_find_copy_finds_a_retitled_copy(imported: dict[
 
     assert copy is not None
     assert copy.patent == tractor
-    assert copy.jaccard > 0.9
+    assert copy.jaccard > 0.8  # same claims; new title and abstract, one claim edited
 
 
 @pytest.mark.django_db
