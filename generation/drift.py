@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from generation.engine import quantize_int8
-from generation.training import SAMPLE_CORPUS, top_down_text
+from generation.training import top_down_text
+from search.importing import SAMPLE_CORPUS
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def token_logprobs(model: torch.nn.Module, ids: torch.Tensor) -> tuple[torch.Ten
 
 def measure_drift(model: torch.nn.Module, tokenizer, *, documents: int = 20, max_tokens: int = 512) -> Drift:  # type: ignore[no-untyped-def]
     quantized = quantize_int8(model)
-    records = [json.loads(line) for line in Path(SAMPLE_CORPUS).read_text().splitlines()[:documents]]
+    records = [json.loads(line) for line in SAMPLE_CORPUS.read_text().splitlines()[:documents]]
     drifts, fp32_total, int8_total, agree, count = [], 0.0, 0.0, 0, 0
     for record in records:
         text = top_down_text(record["title"], record["abstract"], record["claims"])

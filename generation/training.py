@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from django.conf import settings
 
-KL3M_TOKENIZER = settings.BASE_DIR / "data" / "models" / "kl3m-001-32k"
-SAMPLE_CORPUS = settings.BASE_DIR / "data" / "patents-sample" / "patents.jsonl"
+from search.importing import SAMPLE_CORPUS
+
+# The kl3m-001-32k tokenizer (CC BY 4.0, ALEA Institute), bundled: the hub is out of our reach.
+KL3M_TOKENIZER = Path(__file__).resolve().parent.parent / "data" / "models" / "kl3m-001-32k"
 
 
 def top_down_text(title: str, abstract: str, claims: list[str]) -> str:

@@ -22,6 +22,9 @@ from search.embedding import DocumentText, embed_documents
 from search.indexing import index_shingles
 from search.models import Origin, Patent
 
+# The bundled demo corpus: 1,246 real US patents (see data/patents-sample/README.md).
+SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "data" / "patents-sample" / "patents.jsonl"
+
 
 class MalformedLine(ValueError):
     def __init__(self, path: Path, line_number: int, problem: str) -> None:

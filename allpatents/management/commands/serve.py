@@ -15,9 +15,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from allpatents.celery import worker_command
 from generation.llm import hub_reachable
+from search.importing import SAMPLE_CORPUS
 from search.models import Patent
-
-SAMPLE_CORPUS = settings.BASE_DIR / "data" / "patents-sample" / "patents.jsonl"
 
 
 class Command(BaseCommand):

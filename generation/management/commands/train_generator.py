@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from generation.training import SAMPLE_CORPUS, TrainingConfig, train_generator
+from generation.training import TrainingConfig, train_generator
+from search.importing import SAMPLE_CORPUS
 
 
 class Command(BaseCommand):
