@@ -12,6 +12,20 @@ class PromptMode(models.TextChoices):
     SEEDED = "seeded", "Seeded (given titles or topics)"
 
 
+class GenerationRunQuerySet(models.QuerySet["GenerationRun"]):
+    def totals(self) -> dict[str, float | int | None]:
+        """Hit rate and cost per published invention over these runs."""
+        totals = self.aggregate(
+            generated=models.Sum("generated_count", default=0),
+            accepted=models.Sum("accepted_count", default=0),
+            tokens=models.Sum("tokens_generated", default=0),
+            cpu_seconds=models.Sum("cpu_seconds", default=0.0),
+        )
+        totals["hit_rate"] = totals["accepted"] / totals["generated"] if totals["generated"] else None
+        totals["cpu_seconds_per_published"] = totals["cpu_seconds"] / totals["accepted"] if totals["accepted"] else None
+        return totals
+
+
 class GenerationRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -45,6 +59,8 @@ class GenerationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GenerationRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

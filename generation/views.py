@@ -18,7 +18,8 @@ def runs(request: HttpRequest) -> HttpResponse:
             start_run(run)
         return redirect("generation:run", run.pk)
     recent = GenerationRun.objects.select_related("started_by")[:50]
-    return render(request, "generation/runs.html", {"form": form, "runs": recent})
+    context = {"form": form, "runs": recent, "totals": GenerationRun.objects.totals()}
+    return render(request, "generation/runs.html", context)
 
 
 @staff_member_required

@@ -80,3 +80,17 @@ def test_staff_cancel_a_run(client: Client, staff: User) -> None:
     run.refresh_from_db()
     assert run.status == GenerationRun.Status.CANCELLED
     assert run.finished_at is not None
+
+
+def test_runs_page_shows_hit_rate_and_cost_over_all_runs(client: Client, staff: User) -> None:
+    for generated, accepted, cpu in [(100, 5, 500.0), (60, 3, 300.0)]:
+        GenerationRun.objects.create(
+            mode=PromptMode.TOP_DOWN, model_name="m", requested_count=generated, generated_count=generated,
+            accepted_count=accepted, cpu_seconds=cpu,
+        )  # fmt: skip
+
+    totals = client.get("/runs/").context["totals"]
+
+    assert (totals["generated"], totals["accepted"], totals["hit_rate"], totals["cpu_seconds_per_published"]) == (
+        160, 8, 0.05, 100.0,
+    )  # fmt: skip
