@@ -102,7 +102,6 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             strict=True,
         )
     )
-    model_revision = sampled.model_revision
     with transaction.atomic():
         locked = GenerationRun.objects.select_for_update().get(pk=run.pk)
         if locked.generations.filter(batch=batch).exists():
@@ -118,15 +117,14 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             if verdict.accepted and verdict.parsed:
                 vector = vectors[id(verdict)]
                 nearest, similarity = _nearest(vector)
-                copy = find_copy(verdict.parsed.title, verdict.parsed.abstract, verdict.parsed.claims)
                 if nearest is not None and similarity >= NEAR_DUPLICATE_SIMILARITY:
                     reasons.append("near_duplicate")
                     duplicate = nearest
-                elif copy is not None:
+                elif copy := find_copy(verdict.parsed.title, verdict.parsed.abstract, verdict.parsed.claims):
                     reasons.append("copied_text")
                     duplicate = copy.patent
                 else:
-                    patent = _publish(run, verdict, vector, seed=seed, model_revision=model_revision)
+                    patent = _publish(run, verdict, vector, seed=seed, model_revision=sampled.model_revision)
                     index_shingles([patent])
                     accepted += 1
             for reason in reasons:
@@ -145,7 +143,7 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             tokens_generated=F("tokens_generated") + sum(s.new_tokens for s in sampled.samples),
             cpu_seconds=F("cpu_seconds") + sampled.cpu_seconds,
             wall_seconds=F("wall_seconds") + sampled.wall_seconds,
-            model_revision=model_revision,
+            model_revision=sampled.model_revision,
         )
         recorded = locked.generations.values("batch").distinct().count()
         if recorded == batch_count(locked):
