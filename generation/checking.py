@@ -8,7 +8,6 @@ decide which are good enough to publish and count the others by reason.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -182,7 +181,7 @@ def check_patent(text: str, *, finished: bool = True) -> Verdict:
 
 
 def _unique(reasons: list[Rejection]) -> list[Rejection]:
-    return list(Counter(reasons))
+    return list(dict.fromkeys(reasons))
 
 
 def _score(*, claims: list[Claim], abstract: str, repetition: float, english: float) -> float:

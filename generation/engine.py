@@ -90,7 +90,6 @@ class PatentEngine:
         self.heads = config.num_attention_heads
         self.head_size = config.hidden_size // self.heads
         self.parallel_residual = config.use_parallel_residual
-        self.eps = config.layer_norm_eps
         neox = model.gpt_neox
         self.embed = neox.embed_in.weight
         self.layers = list(neox.layers)
@@ -235,8 +234,9 @@ class PatentEngine:
             next_token[slot] = self._draw(logits, seen[slot : slot + 1], parameters, [generators[slot]])[0]
 
         def move(source: int, target: int) -> None:
-            self.keys[:, target] = self.keys[:, source]
-            self.values[:, target] = self.values[:, source]
+            used = int(length[source])  # only the positions the sequence has written
+            self.keys[:, target, :, :used] = self.keys[:, source, :, :used]
+            self.values[:, target, :, :used] = self.values[:, source, :, :used]
             for state in (length, seen, next_token):
                 state[target] = state[source]
             owner[target], generated[target] = owner[source], generated[source]

@@ -51,7 +51,7 @@ class Generator:
 class Sample:
     text: str  # prompt + continuation, special tokens removed
     new_tokens: int
-    finished: bool  # ended by the model (end token), not by max_new_tokens
+    finished: bool  # ended by the model or by a complete last section, not by max_new_tokens
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -94,9 +94,6 @@ def load_generator(name: str) -> Generator:
             "`python manage.py train_generator` builds a small one under var/models/kl3m-mini."
         ) from error
     model.eval()
-    tokenizer.padding_side = "left"
-    # Random or lightly trained weights produce float denormals, which slow CPU matmuls several-fold.
-    torch.set_flush_denormal(True)
     return Generator(name=name, revision=_revision(name, model), model=model, tokenizer=tokenizer)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class PromptMode(models.TextChoices):
@@ -77,8 +78,6 @@ class GenerationRun(models.Model):
 
         A conditional UPDATE, so a run that finished meanwhile is left as it is.
         """
-        from django.utils import timezone
-
         cancelled = GenerationRun.objects.filter(
             pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING]
         ).update(status=self.Status.CANCELLED, finished_at=timezone.now())

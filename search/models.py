@@ -81,10 +81,6 @@ class PatentQuerySet(models.QuerySet["Patent"]):
             .order_by("distance")
         )
 
-    def by_public_id(self, public_id: str) -> Patent | None:
-        number = parse_public_id(public_id)
-        return None if number is None else self.filter(pk=number).first()
-
 
 class Patent(models.Model):
     """A published document: its text never changes once it is stored.

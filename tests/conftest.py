@@ -29,20 +29,17 @@ def imported(db: None) -> dict[str, Patent]:
     return {patent.source_id: patent for patent in Patent.objects.all() if patent.source_id}
 
 
-def test_database_url() -> str:
+def database_url_for_processes() -> str:
     """A DATABASE_URL naming the test database, for processes the tests start."""
     db = connection.settings_dict
     host = quote(db["HOST"], safe="")
     return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
 
 
-test_database_url.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-
-
 def service_environment() -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_for_processes(),
         "REDIS_URL": settings.CELERY_BROKER_URL,
         "DJANGO_SETTINGS_MODULE": "allpatents.settings",
     }
