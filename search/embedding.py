@@ -65,17 +65,21 @@ def _window(model) -> int:  # type: ignore[no-untyped-def]
 
 def chunk_document(document: DocumentText) -> list[str]:
     """Split a document into pieces that each fit the embedding model's window."""
+    pieces = [f"{document.title}. {document.abstract}"]
+    pieces += [f"{claim_label(claim)}. {claim['text']}" for claim in document.claims]
+    return chunk_pieces(pieces)
+
+
+def chunk_pieces(pieces: Sequence[str]) -> list[str]:
+    """Pack pieces of text into window-sized chunks, whole where they fit, cut at tokens where not."""
     model = load_model()
     tokenizer = model.tokenizer
     window = _window(model)
-    pieces = [f"{document.title}. {document.abstract}"]
-    pieces += [f"{claim_label(claim)}. {claim['text']}" for claim in document.claims]
-
     chunks: list[str] = []
     current: list[str] = []
     current_tokens = 0
     # verbose=False: pieces longer than the window are expected here; they are cut below.
-    encodings = tokenizer(pieces, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    encodings = tokenizer(list(pieces), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     for piece, offsets in zip(pieces, encodings["offset_mapping"], strict=True):
         if len(offsets) > window:
             if current:
@@ -122,3 +126,11 @@ def embed_documents(documents: Sequence[DocumentText]) -> list[np.ndarray]:
         start += len(chunks)
         result.append(mean / np.linalg.norm(mean))
     return result
+
+
+def embed_query(text: str) -> np.ndarray:
+    """A query's vector. A pasted claim or application is embedded like a document, chunk by chunk."""
+    paragraphs = [paragraph.strip() for paragraph in text.split("\n") if paragraph.strip()]
+    vectors = embed_texts(chunk_pieces(paragraphs or [text]))
+    mean = vectors.mean(axis=0)
+    return mean / np.linalg.norm(mean)

@@ -16,8 +16,8 @@ from django.contrib.postgres.search import (
     SearchVectorField,
 )
 from django.db import models, transaction
-from django.db.models import F, Func
-from django.db.models.functions import Now
+from django.db.models import F, Func, Value
+from django.db.models.functions import Cast, Now
 from django.urls import reverse
 from pgvector.django import CosineDistance, HnswIndex, VectorField
 
@@ -45,6 +45,16 @@ class ClaimsSearchVector(SearchVectorCombinable, Func):
         f"setweight(jsonb_to_tsvector('{SEARCH_CONFIG}'::regconfig, %(expressions)s, '[\"string\"]'::jsonb), 'C')"
     )
     output_field = SearchVectorField()
+
+
+class StructureVector(Func):
+    """Lexemes positioned by sentence or by paragraph (see migration 0005), for WITHn and SAMEn."""
+
+    function = "search_structure_vector"
+    output_field = SearchVectorField()
+
+    def __init__(self, *, by_sentence: bool) -> None:
+        super().__init__(F("title"), F("abstract"), F("claims"), Value(by_sentence))
 
 
 class Origin(models.TextChoices):
@@ -97,6 +107,12 @@ class Patent(models.Model):
     text = models.TextField(help_text="Canonical markdown: the text that is hashed and never changes.")
     sha256 = models.CharField(max_length=64, db_default="", editable=False)
     published_at = models.DateTimeField(db_default=Now(), editable=False)
+    publication_date = models.DateField(
+        db_default=Cast(Now(), models.DateField()),
+        editable=False,
+        help_text="When the text became public: a reference patent's own publication date, "
+        "our publication date (UTC) for a generated one. The date filters use it.",
+    )
 
     origin = models.CharField(max_length=16, choices=Origin.choices)
     source_id = models.CharField(
@@ -105,6 +121,11 @@ class Patent(models.Model):
     source_date = models.DateField(null=True, blank=True)
     cpc = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     ipc = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    cpc_subclasses = models.GeneratedField(
+        expression=Func(F("cpc"), function="search_cpc_subclasses"),
+        output_field=ArrayField(models.CharField(max_length=4)),
+        db_persist=True,
+    )
 
     # Provenance of generated documents.
     generation_run = models.ForeignKey(
@@ -128,6 +149,13 @@ class Patent(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # Not indexed: they only re-check the candidates the main vector's index found.
+    sentence_vector = models.GeneratedField(
+        expression=StructureVector(by_sentence=True), output_field=SearchVectorField(), db_persist=True
+    )
+    paragraph_vector = models.GeneratedField(
+        expression=StructureVector(by_sentence=False), output_field=SearchVectorField(), db_persist=True
+    )
 
     objects = PatentQuerySet.as_manager()
 
@@ -144,6 +172,8 @@ class Patent(models.Model):
             ),
             models.Index(fields=["published_at"], name="patent_published_at"),
             models.Index(fields=["origin", "published_at"], name="patent_origin_published_at"),
+            models.Index(fields=["publication_date", "id"], name="patent_publication_date"),
+            GinIndex(fields=["cpc_subclasses"], name="patent_cpc_subclasses_gin"),
         ]
 
     def __str__(self) -> str:
@@ -215,3 +245,21 @@ class MinHashBand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> {self.patent_id}"
+
+
+class SearchTerm(models.Model):
+    """Every distinct word of the published text, for expanding truncated terms (inflat$, wom?n).
+
+    Filled by a statement trigger on search_patent (migration 0007); the
+    trigram index answers the anchored regular expressions the wildcards
+    become.
+    """
+
+    word = models.CharField(primary_key=True, max_length=64)
+    lexeme = models.CharField(max_length=64, help_text="The word's English stem, as in the search vector.")
+
+    class Meta:
+        indexes = [GinIndex(fields=["word"], name="search_term_word_trgm", opclasses=["gin_trgm_ops"])]
+
+    def __str__(self) -> str:
+        return self.word

@@ -1,0 +1,396 @@
+"""Search: full-text (examiners' syntax or plain words), semantic, and hybrid, with filters.
+
+Views and the API call `search()`, `similar()` and `search_by_text()`; the
+query language itself lives in search/query.py.
+
+How each mode stays fast at a million documents:
+
+- Full text: the GIN index finds the candidates; ranking reads each
+  candidate's vector, so at most RANK_CANDIDATES of them are ranked (the
+  first ones the index returns). A query matching more says so: its total is
+  the planner's estimate, and the examiner narrows it.
+- Semantic: the HNSW index, with pgvector 0.8's iterative scan when filters
+  apply, so a WHERE clause can't starve the result. When the filters leave
+  few documents (at most EXACT_SEARCH_ROWS), exact distances over just those
+  are both faster and perfectly recalled, so that is what runs.
+- Hybrid: Reciprocal Rank Fusion of the two rankings' top FUSION_DEPTH.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from django.contrib.postgres.search import SearchQuery
+from django.db import connection, transaction
+from django.db.models import BooleanField, Min, QuerySet
+from django.db.models.expressions import RawSQL
+from pgvector.django import CosineDistance
+
+from search import query as query_language
+from search.embedding import embed_query
+from search.models import SEARCH_CONFIG, Origin, Patent, SearchTerm
+
+Mode = Literal["fulltext", "semantic", "hybrid"]
+Sort = Literal["relevance", "date"]
+MODES: tuple[Mode, ...] = ("fulltext", "semantic", "hybrid")
+
+RANK_CANDIDATES = 2_000
+MAX_RESULTS = 1_000  # the deepest result a page may show
+HNSW_EF_SEARCH = 100
+HNSW_MAX_SCAN_TUPLES = 40_000
+EXACT_SEARCH_ROWS = 20_000
+FUSION_DEPTH = 100
+RRF_K = 60
+MAX_TEXT_LENGTH = 200_000
+
+_START, _STOP = "\x02", "\x03"  # ts_headline markers, HTML-escaped text goes between them
+
+
+class SearchError(ValueError):
+    """A request we can't answer, with a message for the person who made it."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Published strictly before / after a date, origin, run, minimum quality, CPC subclass or group."""
+
+    before: datetime.date | None = None
+    after: datetime.date | None = None
+    origin: str | None = None
+    run: int | None = None
+    min_quality: float | None = None
+    classification: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.origin is not None and self.origin not in Origin.values:
+            raise SearchError(f"origin must be one of: {', '.join(Origin.values)}")
+        if self.before and self.after and self.after >= self.before:
+            raise SearchError("'after' must be earlier than 'before'")
+
+    def __bool__(self) -> bool:
+        return any(value is not None for value in vars(self).values())
+
+    def apply(self, patents: QuerySet[Patent]) -> QuerySet[Patent]:
+        if self.before:
+            patents = patents.filter(publication_date__lt=self.before)
+        if self.after:
+            patents = patents.filter(publication_date__gt=self.after)
+        if self.origin:
+            patents = patents.filter(origin=self.origin)
+        if self.run is not None:
+            patents = patents.filter(generation_run_id=self.run)
+        if self.min_quality is not None:
+            patents = patents.filter(quality_score__gte=self.min_quality)
+        if self.classification:
+            code = self.classification.strip().upper().replace(" ", "")
+            if len(code) == 4:
+                patents = patents.filter(cpc_subclasses__contains=[code])
+            else:  # a group such as H01M10/052: the subclass index narrows, the prefix decides
+                patents = patents.filter(cpc_subclasses__contains=[code[:4]]).filter(
+                    RawSQL(
+                        "EXISTS (SELECT 1 FROM unnest(cpc) AS code WHERE code LIKE %s)",
+                        [code.replace("%", "") + "%"],
+                        output_field=BooleanField(),
+                    )
+                )
+        return patents
+
+
+@dataclass
+class Hit:
+    patent: Patent
+    score: float
+    snippet: str  # HTML: escaped text with <mark> around matched words
+
+
+@dataclass
+class Results:
+    mode: Mode
+    hits: list[Hit]
+    total: int
+    total_is_exact: bool
+    offset: int
+    limit: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.limit < min(self.total, MAX_RESULTS)
+
+
+def default_mode(text: str) -> Mode:
+    """Examiners' syntax means full text; plain language gets hybrid."""
+    try:
+        return "fulltext" if query_language.uses_examiner_syntax(text) else "hybrid"
+    except query_language.QuerySyntaxError:
+        return "fulltext"  # let the parser report the problem
+
+
+def search(
+    text: str,
+    *,
+    mode: Mode | None = None,
+    filters: Filters | None = None,
+    sort: Sort = "relevance",
+    offset: int = 0,
+    limit: int = 20,
+    default_operator: str = "AND",
+) -> Results:
+    """One page of results for a query typed in the search box or sent to the API."""
+    text = text.strip()
+    filters = filters or Filters()
+    mode = mode or default_mode(text)
+    _check_page(offset, limit)
+    if mode == "semantic":
+        vector = embed_query(_check_text(text, query_language.MAX_QUERY_LENGTH))
+        ranked = _semantic_ranking(vector, filters, depth=offset + limit)
+        return _page(
+            mode, ranked, _plain_tsquery(text), offset, limit, *_ranked_total(ranked, offset + limit, filters), sort
+        )
+
+    compiled = _compile(text, default_operator)
+    if mode == "fulltext":
+        if sort == "date":
+            return _by_date(compiled, filters, offset, limit)
+        ranked, total, exact = _fulltext_ranking(compiled, filters)
+        results = _page(mode, ranked, compiled.tsquery, offset, limit, total, exact, sort)
+        if not exact:
+            results.notes.append(
+                f"More than {RANK_CANDIDATES:,} documents match: the best of the first {RANK_CANDIDATES:,} "
+                "found are shown. Add terms or filters to narrow the search."
+            )
+        return results
+
+    ranked_text, _, _ = _fulltext_ranking(compiled, filters)
+    ranked_vector = _semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
+    fused = reciprocal_rank_fusion([ranked_text[:FUSION_DEPTH], ranked_vector])
+    highlight = compiled.tsquery or _plain_tsquery(text)
+    return _page(mode, fused, highlight, offset, limit, len(fused), True, sort)
+
+
+def similar(patent: Patent, *, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
+    """The documents nearest to this one ("more like this")."""
+    if patent.embedding is None:
+        return []
+    ranked = _semantic_ranking(patent.embedding, filters or Filters(), depth=limit + 1, exclude=patent.pk)
+    return _page("semantic", ranked[:limit], "", 0, limit, len(ranked), True, "relevance").hits
+
+
+def search_by_text(text: str, *, filters: Filters | None = None, offset: int = 0, limit: int = 20) -> Results:
+    """The documents closest to a pasted claim or whole draft application."""
+    _check_page(offset, limit)
+    vector = embed_query(_check_text(text, MAX_TEXT_LENGTH))
+    filters = filters or Filters()
+    ranked = _semantic_ranking(vector, filters, depth=offset + limit)
+    total, exact = _ranked_total(ranked, offset + limit, filters)
+    return _page("semantic", ranked, _plain_tsquery(text), offset, limit, total, exact, "relevance")
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Fuse rankings of (id, score) by sum of 1/(k + rank); ties go to the lower id for a stable order."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (patent_id, _score) in enumerate(ranking, start=1):
+            scores[patent_id] = scores.get(patent_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+# --- Full text --------------------------------------------------------------
+
+
+def _compile(text: str, default_operator: str) -> query_language.CompiledQuery:
+    try:
+        tree = query_language.parse(text, default_operator=default_operator)
+        return query_language.compile_query(tree, _expand)
+    except query_language.QuerySyntaxError as error:
+        raise SearchError(str(error)) from None
+
+
+def _expand(pattern: str) -> list[str]:
+    """One word per stem among the corpus words matching a truncation (the trigram index answers)."""
+    rows = (
+        SearchTerm.objects.filter(word__regex=pattern)
+        .values("lexeme")
+        .annotate(word=Min("word"))
+        .order_by("lexeme")[: query_language.MAX_EXPANSIONS + 1]
+    )
+    # Words, not stems: to_tsquery stems them the way it stemmed the documents.
+    return [row["word"] for row in rows]
+
+
+def _matching(compiled: query_language.CompiledQuery, filters: Filters) -> QuerySet[Patent]:
+    patents = filters.apply(Patent.objects.all()).filter(
+        search_vector=SearchQuery(compiled.tsquery, search_type="raw", config=SEARCH_CONFIG)
+    )
+    if compiled.condition:
+        patents = patents.filter(RawSQL(compiled.condition, compiled.parameters, output_field=BooleanField()))
+    return patents
+
+
+def _fulltext_ranking(
+    compiled: query_language.CompiledQuery, filters: Filters
+) -> tuple[list[tuple[int, float]], int, bool]:
+    """(id, rank) best first over at most RANK_CANDIDATES candidates; the total; whether it is exact."""
+    if compiled.matches_nothing:
+        return [], 0, True
+    candidates = _matching(compiled, filters).values("id", "search_vector")[:RANK_CANDIDATES]
+    sql, parameters = candidates.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id, ts_rank(search_vector, to_tsquery(%s::regconfig, %s), 1) AS rank
+            FROM ({sql}) AS candidates
+            ORDER BY rank DESC, id DESC
+            """,
+            [SEARCH_CONFIG, compiled.tsquery, *parameters],
+        )
+        ranked = [(row[0], float(row[1])) for row in cursor.fetchall()]
+    if len(ranked) < RANK_CANDIDATES:
+        return ranked, len(ranked), True
+    return ranked, max(_estimated_rows(_matching(compiled, filters)), RANK_CANDIDATES + 1), False
+
+
+def _estimated_rows(patents: QuerySet[Patent]) -> int:
+    sql, parameters = patents.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", parameters)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _by_date(compiled: query_language.CompiledQuery, filters: Filters, offset: int, limit: int) -> Results:
+    """Newest first: every match is in order, so the total is counted (up to MAX_RESULTS + 1)."""
+    if compiled.matches_nothing:
+        return Results("fulltext", [], 0, True, offset, limit)
+    matching = _matching(compiled, filters)
+    page = list(matching.order_by("-publication_date", "-id").values_list("id", flat=True)[offset : offset + limit])
+    counted = matching.values("id")[: MAX_RESULTS + 1].count()
+    exact = counted <= MAX_RESULTS
+    total = counted if exact else max(_estimated_rows(matching), counted)
+    results = _page(
+        "fulltext", [(patent_id, 0.0) for patent_id in page], compiled.tsquery, 0, limit, total, exact, "date"
+    )
+    results.offset = offset
+    return results
+
+
+# --- Semantic ---------------------------------------------------------------
+
+
+def _semantic_ranking(
+    vector: Sequence[float] | np.ndarray, filters: Filters, *, depth: int, exclude: int | None = None
+) -> list[tuple[int, float]]:
+    """(id, cosine similarity) nearest first, `depth` of them."""
+    patents = filters.apply(Patent.objects.filter(embedding__isnull=False))
+    if exclude is not None:
+        patents = patents.exclude(pk=exclude)
+    distance = CosineDistance("embedding", vector)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if filters and patents.values("id")[: EXACT_SEARCH_ROWS + 1].count() <= EXACT_SEARCH_ROWS:
+            # Few documents pass the filters: compute every distance, skipping the graph.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = on")
+        else:
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, depth)])
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [HNSW_MAX_SCAN_TUPLES])
+        rows = patents.annotate(distance=distance).order_by("distance").values_list("id", "distance")[:depth]
+        ranked = [(patent_id, 1.0 - float(value)) for patent_id, value in rows]
+    # relaxed_order may return near-ties slightly out of order.
+    return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+
+# --- Pages ------------------------------------------------------------------
+
+
+def _page(
+    mode: Mode,
+    ranked: Sequence[tuple[int, float]],
+    highlight: str,
+    offset: int,
+    limit: int,
+    total: int,
+    total_is_exact: bool,
+    sort: Sort,
+) -> Results:
+    if sort == "date" and mode != "fulltext":
+        ranked = _newest_first(ranked)
+    window = list(ranked[offset : offset + limit])
+    patents = _with_snippets([patent_id for patent_id, _ in window], highlight)
+    hits = [Hit(patents[patent_id], score, patents[patent_id].snippet) for patent_id, score in window]
+    return Results(mode, hits, total, total_is_exact, offset, limit)
+
+
+def _ranked_total(ranked: Sequence[tuple[int, float]], depth: int, filters: Filters) -> tuple[int, bool]:
+    """Every document is in a semantic ranking: the total is the filtered collection's size, estimated."""
+    if len(ranked) < depth:
+        return len(ranked), True
+    estimate = _estimated_rows(filters.apply(Patent.objects.filter(embedding__isnull=False)))
+    return max(len(ranked), min(estimate, MAX_RESULTS)), False
+
+
+def _newest_first(ranked: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    dates = dict(Patent.objects.filter(pk__in=[pk for pk, _ in ranked]).values_list("id", "publication_date"))
+    return sorted(ranked, key=lambda item: (dates[item[0]], item[0]), reverse=True)
+
+
+LIST_FIELDS = ("id", "title", "origin", "source_id", "publication_date", "published_at", "generation_run_id")
+
+
+def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:
+    """The page's documents, each with a snippet that shows why it matched."""
+    patents = Patent.objects.filter(pk__in=ids).only(*LIST_FIELDS, "abstract")
+    if tsquery:
+        patents = patents.annotate(
+            headline=RawSQL(
+                "ts_headline(%s::regconfig, abstract || ' ' || search_claims_text(claims), to_tsquery(%s::regconfig, %s), %s)",
+                [SEARCH_CONFIG, SEARCH_CONFIG, tsquery, _HEADLINE_OPTIONS],
+            )
+        )
+    found = {patent.pk: patent for patent in patents}
+    for patent in found.values():
+        headline = getattr(patent, "headline", "")
+        patent.snippet = _snippet_html(headline) if _START in headline else _lead(patent.abstract)
+    return found
+
+
+_HEADLINE_OPTIONS = (
+    f'StartSel={_START}, StopSel={_STOP}, MaxWords=28, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
+)
+def _snippet_html(headline: str) -> str:
+    text = html.escape(" ".join(headline.split()))
+    return text.replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+def _lead(abstract: str, words: int = 40) -> str:
+    parts = abstract.split()
+    return html.escape(" ".join(parts[:words]) + (" …" if len(parts) > words else ""))
+
+
+def _plain_tsquery(text: str) -> str:
+    """Any of the text's words, for marking them in semantic results' snippets."""
+    words = dict.fromkeys(word.lower() for word in re.findall(r"[^\W_]{3,}", text[:2_000]))
+    return " | ".join(f"'{word}'" for word in list(words)[:64])
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if not 1 <= limit <= 100:
+        raise SearchError("limit must be between 1 and 100")
+    if not 0 <= offset <= MAX_RESULTS - limit:
+        raise SearchError(f"offset must be between 0 and {MAX_RESULTS - limit} (results stop at {MAX_RESULTS:,})")
+
+
+def _check_text(text: str, limit: int) -> str:
+    if not text.strip():
+        raise SearchError("The query is empty")
+    if len(text) > limit:
+        raise SearchError(f"The text is {len(text):,} characters long; the limit is {limit:,}")
+    return text
