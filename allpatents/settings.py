@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "ninja",  # serves the API docs' assets from our static files, not a CDN
     "allpatents",  # project-wide commands: serve
     "generation",
     "search",

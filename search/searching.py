@@ -351,7 +351,8 @@ def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:
     if tsquery:
         patents = patents.annotate(
             headline=RawSQL(
-                "ts_headline(%s::regconfig, abstract || ' ' || search_claims_text(claims), to_tsquery(%s::regconfig, %s), %s)",
+                "ts_headline(%s::regconfig, abstract || ' ' || search_claims_text(claims),"
+                " to_tsquery(%s::regconfig, %s), %s)",
                 [SEARCH_CONFIG, SEARCH_CONFIG, tsquery, _HEADLINE_OPTIONS],
             )
         )

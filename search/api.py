@@ -1,0 +1,233 @@
+"""The JSON API: search, documents and similar documents. OpenAPI schema at /api/schema."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Literal
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Query, Schema
+from ninja.errors import HttpError, ValidationError
+
+from search import searching
+from search.models import Patent, Tombstone, parse_public_id
+
+api = NinjaAPI(
+    title="All the Patents",
+    version="1",
+    description="Search machine-generated prior art and the reference patents it sits among. "
+    "Query syntax: /search/syntax/.",
+    openapi_url="/schema",
+    docs_url="/docs",
+    urls_namespace="api",
+)
+
+
+class Message(Schema):
+    message: str
+
+
+class Result(Schema):
+    id: str = Field(description="Our permanent id, e.g. ATP-00000042.")
+    source_id: str | None = Field(description="Publication number of an imported real patent; null if generated.")
+    title: str
+    origin: str
+    score: float = Field(description="ts_rank (fulltext), cosine similarity (semantic) or RRF score (hybrid).")
+    snippet: str = Field(description="HTML: escaped text with <mark> around the words that matched.")
+    url: str
+    published_at: datetime.datetime = Field(description="When we published it (UTC).")
+    publication_date: datetime.date = Field(description="The date filters use: a reference patent's own date.")
+
+
+class SearchResults(Schema):
+    mode: str
+    total: int
+    total_is_exact: bool
+    offset: int
+    limit: int
+    results: list[Result]
+
+
+class SearchParameters(Schema):
+    q: str = Field(description="Examiners' syntax or plain words.")
+    mode: Literal["fulltext", "semantic", "hybrid"] | None = Field(
+        None, description="Default: fulltext for examiners' syntax, hybrid for plain words."
+    )
+    before: datetime.date | None = Field(None, description="Published strictly before this date.")
+    after: datetime.date | None = Field(None, description="Published strictly after this date.")
+    origin: Literal["generated", "reference"] | None = None
+    run: int | None = Field(None, description="Generation run id.")
+    min_quality: float | None = None
+    classification: str | None = Field(None, description="CPC subclass (H01M) or group prefix (H01M10/05).")
+    sort: Literal["relevance", "date"] = "relevance"
+    op: Literal["AND", "OR"] = Field("AND", description="Operator between bare words.")
+    limit: int = 20
+    offset: int = 0
+
+
+class Claim(Schema):
+    number: int
+    through: int | None = None
+    text: str
+
+
+class Provenance(Schema):
+    model: str
+    revision: str
+    prompt_mode: str
+    decoding: dict[str, object]
+    seed: int | None
+    run: int | None
+    generated_at: datetime.datetime | None
+
+
+class Document(Schema):
+    id: str
+    url: str
+    origin: str
+    source_id: str | None
+    source_date: datetime.date | None
+    title: str
+    abstract: str
+    claims: list[Claim]
+    text: str = Field(description="The canonical text; sha256 is its hash.")
+    sha256: str
+    published_at: datetime.datetime
+    publication_date: datetime.date
+    cpc: list[str]
+    quality_score: float | None
+    provenance: Provenance | None
+
+
+class Similar(Schema):
+    id: str
+    results: list[Result]
+
+
+@api.exception_handler(searching.SearchError)
+def search_error(request: HttpRequest, error: searching.SearchError) -> HttpResponse:
+    return api.create_response(request, {"message": str(error)}, status=400)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    return api.create_response(request, {"message": str(error)}, status=error.status_code)
+
+
+@api.exception_handler(ValidationError)
+def invalid_parameters(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc'][1:]) or 'request'}: {problem['msg']}"
+        for problem in error.errors
+    )
+    return api.create_response(request, {"message": problems, "detail": error.errors}, status=422)
+
+
+@api.get("/search", response={200: SearchResults, 400: Message, 422: Message}, summary="Search")
+def search(request: HttpRequest, parameters: Query[SearchParameters]) -> SearchResults:
+    filters = searching.Filters(
+        before=parameters.before,
+        after=parameters.after,
+        origin=parameters.origin,
+        run=parameters.run,
+        min_quality=parameters.min_quality,
+        classification=parameters.classification,
+    )
+    results = searching.search(
+        parameters.q,
+        mode=parameters.mode,
+        filters=filters,
+        sort=parameters.sort,
+        offset=parameters.offset,
+        limit=parameters.limit,
+        default_operator=parameters.op,
+    )
+    return SearchResults(
+        mode=results.mode,
+        total=results.total,
+        total_is_exact=results.total_is_exact,
+        offset=results.offset,
+        limit=results.limit,
+        results=[_result(request, hit) for hit in results.hits],
+    )
+
+
+@api.get("/patents/{identifier}", response={200: Document, 404: Message, 410: Message}, summary="A document")
+def patent(request: HttpRequest, identifier: str) -> Document:
+    document = _find(identifier)
+    claims = [
+        Claim(number=claim["number"], through=claim.get("through"), text=claim["text"]) for claim in document.claims
+    ]
+    return Document(
+        id=document.public_id,
+        url=request.build_absolute_uri(document.get_absolute_url()),
+        origin=document.origin,
+        source_id=document.source_id,
+        source_date=document.source_date,
+        title=document.title,
+        abstract=document.abstract,
+        claims=claims,
+        text=document.text,
+        sha256=document.sha256,
+        published_at=document.published_at,
+        publication_date=document.publication_date,
+        cpc=document.cpc,
+        quality_score=document.quality_score,
+        provenance=_provenance(document),
+    )
+
+
+@api.get("/patents/{identifier}/similar", response={200: Similar, 404: Message, 410: Message}, summary="More like this")
+def similar(request: HttpRequest, identifier: str, limit: int = 10) -> Similar:
+    if not 1 <= limit <= 100:
+        raise searching.SearchError("limit must be between 1 and 100")
+    document = _find(identifier)
+    hits = searching.similar(document, limit=limit)
+    return Similar(id=document.public_id, results=[_result(request, hit) for hit in hits])
+
+
+def _find(identifier: str) -> Patent:
+    """Our id (ATP-00000042, or just 42) or a reference patent's publication number (US11213197)."""
+    number = parse_public_id(identifier) or (int(identifier) if identifier.isdigit() else None)
+    found = (
+        Patent.objects.filter(pk=number).first()
+        if number is not None
+        else Patent.objects.filter(source_id__iexact=identifier.strip()).first()
+    )
+    if found is not None:
+        return found
+    tombstone = Tombstone.objects.filter(pk=number).first() if number is not None else None
+    if tombstone is not None:
+        raise HttpError(
+            410, f"{tombstone.public_id} was withdrawn on {tombstone.withdrawn_at:%Y-%m-%d}: {tombstone.reason}"
+        )
+    raise HttpError(404, f"No document {identifier}")
+
+
+def _provenance(document: Patent) -> Provenance | None:
+    if not document.is_generated:
+        return None
+    return Provenance(
+        model=document.model_name,
+        revision=document.model_revision,
+        prompt_mode=document.prompt_mode,
+        decoding=document.decoding,
+        seed=document.seed,
+        run=document.generation_run_id,
+        generated_at=document.generated_at,
+    )
+
+
+def _result(request: HttpRequest, hit: searching.Hit) -> Result:
+    patent = hit.patent
+    return Result(
+        id=patent.public_id,
+        source_id=patent.source_id,
+        title=patent.title,
+        origin=patent.origin,
+        score=round(hit.score, 6),
+        snippet=hit.snippet,
+        url=request.build_absolute_uri(patent.get_absolute_url()),
+        published_at=patent.published_at,
+        publication_date=patent.publication_date,
+    )
