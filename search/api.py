@@ -35,7 +35,10 @@ class Result(Schema):
     score: float = Field(description="ts_rank (fulltext), cosine similarity (semantic) or RRF score (hybrid).")
     snippet: str = Field(description="HTML: escaped text with <mark> around the words that matched.")
     url: str
-    published_at: datetime.datetime = Field(description="When we published it (UTC).")
+    published_at: str = Field(
+        description="When we published it: ISO 8601, UTC, to the microsecond.",
+        json_schema_extra={"format": "date-time"},
+    )
     publication_date: datetime.date = Field(description="The date filters use: a reference patent's own date.")
 
 
@@ -92,7 +95,9 @@ class Document(Schema):
     claims: list[Claim]
     text: str = Field(description="The canonical text; sha256 is its hash.")
     sha256: str
-    published_at: datetime.datetime
+    published_at: str = Field(
+        description="ISO 8601, UTC, to the microsecond.", json_schema_extra={"format": "date-time"}
+    )
     publication_date: datetime.date
     cpc: list[str]
     quality_score: float | None
@@ -169,7 +174,7 @@ def patent(request: HttpRequest, identifier: str) -> Document:
         claims=claims,
         text=document.text,
         sha256=document.sha256,
-        published_at=document.published_at,
+        published_at=document.published_at.isoformat(),
         publication_date=document.publication_date,
         cpc=document.cpc,
         quality_score=document.quality_score,
@@ -228,6 +233,6 @@ def _result(request: HttpRequest, hit: searching.Hit) -> Result:
         score=round(hit.score, 6),
         snippet=hit.snippet,
         url=request.build_absolute_uri(patent.get_absolute_url()),
-        published_at=patent.published_at,
+        published_at=patent.published_at.isoformat(),
         publication_date=patent.publication_date,
     )

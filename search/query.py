@@ -147,6 +147,7 @@ class Token:
     text: str
     position: int
     distance: int = 0
+    keyword: str = ""  # ADJ, NEAR, WITH or SAME for a proximity operator
 
 
 def _tokens(query: str) -> Iterator[Token]:
@@ -190,7 +191,7 @@ def _word_token(text: str, position: int) -> Token:
     limit = MAX_WORD_DISTANCE if unit == "word" else MAX_UNIT_DISTANCE
     if not 1 <= distance <= limit:
         raise QuerySyntaxError(f"{operator}: the distance must be between 1 and {limit}", position)
-    return Token("prox", match[1], position, distance)
+    return Token("prox", operator, position, distance, keyword=match[1])
 
 
 # --- Parser -----------------------------------------------------------------
@@ -266,7 +267,7 @@ class _Parser:
         return node
 
     def proximity(self, left: Node, operator: Token, right: Node, *, negated: bool) -> Proximity:
-        unit, ordered = PROXIMITY[operator.text]
+        unit, ordered = PROXIMITY[operator.keyword]
         for operand in (left, right):
             _check_proximity_operand(operand, unit, operator)
         return Proximity(left, right, unit, operator.distance, ordered=ordered, negated=negated)
@@ -321,8 +322,7 @@ class _Parser:
 
     def expect_operand(self, operator: Token) -> None:
         if self.at("end") or self.at("close") or (self.token.kind in ("op", "prox") and not self.at("op", "NOT")):
-            name = operator.text if operator.kind != "prox" else f"{operator.text}{operator.distance}"
-            label = {"minus": "-", "field": "The field qualifier"}.get(operator.kind, name)
+            label = {"minus": "-", "field": "The field qualifier"}.get(operator.kind, operator.text)
             raise QuerySyntaxError(f"{label} needs a term after it", operator.position)
 
 

@@ -366,6 +366,8 @@ def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:
 _HEADLINE_OPTIONS = (
     f'StartSel={_START}, StopSel={_STOP}, MaxWords=28, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
 )
+
+
 def _snippet_html(headline: str) -> str:
     text = html.escape(" ".join(headline.split()))
     return text.replace(_START, "<mark>").replace(_STOP, "</mark>")

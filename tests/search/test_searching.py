@@ -1,0 +1,226 @@
+"""Search on tiny hand-made corpora, through the real database: every operator, filters, pages, snippets."""
+
+import datetime
+
+import pytest
+
+from search import searching
+from search.documents import canonical_text
+from search.models import Origin, Patent
+from search.searching import Filters, SearchError, reciprocal_rank_fusion, search
+
+pytestmark = pytest.mark.django_db
+
+CORPUS = [
+    (
+        "US1",
+        "Camera lens mount",
+        "A lens is held in a bayonet mount. A pin locks the mount.",
+        ["A camera comprising a lens and a bayonet mount.", "The camera of claim 1, wherein a pin locks the mount."],
+        "2001-01-01",
+        ["G03B17/14"],
+    ),
+    (
+        "US2",
+        "Telescope mount",
+        "The mount carries a heavy telescope. An objective lens sits in the tube.",
+        ["A telescope comprising a tube and a mount."],
+        "2005-06-01",
+        ["G02B23/16"],
+    ),
+    (
+        "US3",
+        "Inflatable boat",
+        "An inflatable hull is inflated by a foot pump.",
+        ["A boat comprising an inflation valve."],
+        "2010-03-01",
+        [],
+    ),
+    (
+        "US4",
+        "Garment for women",
+        "A jacket for a woman with a hood & a <zip>.",
+        ["A jacket comprising a hood."],
+        "2015-01-01",
+        [],
+    ),
+    (
+        "US5",
+        "Battery charger",
+        "A charger recharges a lithium battery pack. The light-emitting diode shows the charge.",
+        ["A charger comprising a diode that is light emitting."],
+        "2020-01-01",
+        [],
+    ),
+]
+
+
+@pytest.fixture
+def corpus(db: None) -> dict[str, Patent]:
+    patents = []
+    for source_id, title, abstract, claim_texts, date, cpc in CORPUS:
+        claims = [{"number": number, "text": text} for number, text in enumerate(claim_texts, start=1)]
+        patents.append(
+            Patent(
+                title=title,
+                abstract=abstract,
+                claims=claims,
+                text=canonical_text(title=title, abstract=abstract, claims=claims),
+                origin=Origin.REFERENCE,
+                source_id=source_id,
+                source_date=datetime.date.fromisoformat(date),
+                cpc=cpc,
+            )
+        )
+    Patent.objects.bulk_create(patents)
+    return {patent.source_id: patent for patent in Patent.objects.all()}
+
+
+def found(query: str, **options: object) -> list[str]:
+    results = search(query, mode="fulltext", **options)  # type: ignore[arg-type]
+    return [hit.patent.source_id for hit in results.hits]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Boolean operators; the title (weight A) outranks the abstract.
+        ("lens", ["US1", "US2"]),
+        ("lens AND telescope", ["US2"]),
+        ("lens mount", ["US1", "US2"]),
+        ("boat OR jacket", ["US3", "US4"]),
+        ("mount NOT telescope", ["US1"]),
+        ("mount -telescope", ["US1"]),
+        ("lens XOR telescope", ["US1"]),
+        ("(boat OR telescope) AND NOT tube", ["US3"]),
+        # Phrases; a hyphenated word is a phrase and finds the unhyphenated form too.
+        ('"bayonet mount"', ["US1"]),
+        ('"mount bayonet"', []),
+        ("light-emitting", ["US5"]),
+        ('"diode that is light emitting"', ["US5"]),
+        # Truncation.
+        ("inflat$", ["US3"]),
+        ("inflat$2", ["US3"]),
+        ("inflat$1", []),
+        ("wom?n", ["US4"]),
+        ("charg$ ADJ3 lithium", ["US5"]),
+        ("charg$ ADJ2 lithium", []),
+        # Word proximity: ADJ is ordered, NEAR is not.
+        ("lens ADJ mount", ["US1"]),
+        ("mount ADJ lens", []),
+        ("mount NEAR lens", ["US1"]),
+        ("pin ADJ2 locks", ["US1"]),
+        ("pin ADJ2 mount", []),
+        ("pin ADJ3 mount", ["US1"]),
+        ("lens NOT ADJ mount", ["US2"]),
+        # Sentences and paragraphs.
+        ("lens WITH mount", ["US1"]),
+        ("telescope WITH lens", []),
+        ("telescope WITH2 lens", ["US2"]),
+        ("telescope SAME lens", ["US2"]),
+        ("tube SAME lens", ["US2"]),
+        ("lens NOT WITH mount", ["US2"]),
+        ("mount NOT SAME pin", ["US2"]),
+        ('"bayonet mount" WITH camera', ["US1"]),
+        # Fields.
+        ("ti:lens", ["US1"]),
+        ("lens.ab.", ["US1", "US2"]),
+        ("clm:lens", ["US1"]),
+        ("(telescope OR camera).ti.", ["US2", "US1"]),  # equal matches: the shorter document first
+        ("ti:mount AND clm:tube", ["US2"]),
+    ],
+)
+def test_operators_find_exactly_the_right_documents_in_rank_order(
+    corpus: dict[str, Patent], query: str, expected: list[str]
+) -> None:
+    assert found(query) == expected
+
+
+def test_filters_narrow_by_date_origin_and_classification(corpus: dict[str, Patent]) -> None:
+    assert found("mount", filters=Filters(before=datetime.date(2005, 6, 1))) == ["US1"]
+    assert found("mount", filters=Filters(after=datetime.date(2001, 1, 1))) == ["US2"]
+    assert found("mount", filters=Filters(origin="generated")) == []
+    assert found("mount", filters=Filters(classification="G03B")) == ["US1"]
+    assert found("mount", filters=Filters(classification="g02b 23")) == ["US2"]
+    with pytest.raises(SearchError, match="'after' must be earlier than 'before'"):
+        Filters(before=datetime.date(2001, 1, 1), after=datetime.date(2002, 1, 1))
+
+
+def test_sort_by_date_is_newest_first(corpus: dict[str, Patent]) -> None:
+    assert found("comprising", sort="date") == ["US5", "US4", "US3", "US2", "US1"]
+
+
+def test_pages_are_stable_and_totals_exact(corpus: dict[str, Patent]) -> None:
+    everything = search("comprising", mode="fulltext", limit=10)
+    pages = [search("comprising", mode="fulltext", limit=2, offset=offset) for offset in (0, 2, 4)]
+
+    assert [hit.patent.source_id for page in pages for hit in page.hits] == [
+        hit.patent.source_id for hit in everything.hits
+    ]
+    assert (everything.total, everything.total_is_exact) == (5, True)
+    assert [page.has_next for page in pages] == [True, True, False]
+
+
+def test_too_many_matches_rank_a_bounded_set_and_say_so(
+    corpus: dict[str, Patent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(searching, "RANK_CANDIDATES", 3)
+
+    results = search("comprising", mode="fulltext")
+
+    assert len(results.hits) == 3
+    assert results.total >= 4
+    assert not results.total_is_exact
+    assert "More than 3 documents match" in results.notes[0]
+
+
+def test_snippets_mark_the_matched_words_and_escape_the_text(corpus: dict[str, Patent]) -> None:
+    [hit] = search("jacket", mode="fulltext").hits
+    # ts_headline drops what looks like an HTML tag; the rest is escaped.
+    assert (
+        hit.snippet == "<mark>jacket</mark> for a woman with a hood &amp; a . A <mark>jacket</mark> comprising a hood"
+    )
+
+
+def test_bad_requests_are_search_errors_with_a_message(corpus: dict[str, Patent]) -> None:
+    with pytest.raises(SearchError, match=r"Unbalanced parentheses"):
+        search("(lens", mode="fulltext")
+    with pytest.raises(SearchError, match="limit must be between 1 and 100"):
+        search("lens", limit=0)
+    with pytest.raises(SearchError, match="offset must be between 0 and 980"):
+        search("lens", offset=5000)
+
+
+def test_plain_words_default_to_hybrid_and_examiner_syntax_to_fulltext(imported: dict[str, Patent]) -> None:
+    assert search("hand truck with a footplate").mode == "hybrid"
+    assert search("truck AND footplate").mode == "fulltext"
+
+
+def test_semantic_search_and_more_like_this(imported: dict[str, Patent]) -> None:
+    truck = imported["US11147202B2"]
+
+    by_text = searching.search_by_text(truck.abstract)
+    similar = searching.similar(truck, limit=3)
+
+    assert by_text.hits[0].patent == truck
+    assert truck not in [hit.patent for hit in similar]
+    assert [hit.score for hit in similar] == sorted((hit.score for hit in similar), reverse=True)
+
+
+def test_filtered_semantic_search_returns_every_document_that_passes(imported: dict[str, Patent]) -> None:
+    # Four of the five sample patents are dated 2021; the filter leaves exactly those.
+    results = search("a cart for moving loads", mode="semantic", filters=Filters(after=datetime.date(2021, 1, 1)))
+    assert sorted(hit.patent.source_id for hit in results.hits) == sorted(
+        patent.source_id for patent in imported.values() if patent.publication_date > datetime.date(2021, 1, 1)
+    )
+
+
+def test_hybrid_fuses_both_rankings(imported: dict[str, Patent]) -> None:
+    results = search("hand truck footplate", mode="hybrid")
+    assert results.hits[0].patent.source_id == "US11147202B2"
+
+
+def test_reciprocal_rank_fusion() -> None:
+    fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0)], [(2, 0.9), (3, 0.8)]], k=60)
+    assert [patent_id for patent_id, _ in fused] == [2, 1, 3]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
