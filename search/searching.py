@@ -150,7 +150,7 @@ def search(
     _check_page(offset, limit)
     if mode == "semantic":
         vector = embed_query(_check_text(text, query_language.MAX_QUERY_LENGTH))
-        ranked = _semantic_ranking(vector, filters, depth=offset + limit)
+        ranked = semantic_ranking(vector, filters, depth=offset + limit)
         return _page(
             mode, ranked, _plain_tsquery(text), offset, limit, *_ranked_total(ranked, offset + limit, filters), sort
         )
@@ -159,7 +159,7 @@ def search(
     if mode == "fulltext":
         if sort == "date":
             return _by_date(compiled, filters, offset, limit)
-        ranked, total, exact = _fulltext_ranking(compiled, filters)
+        ranked, total, exact = fulltext_ranking(compiled, filters)
         results = _page(mode, ranked, compiled.tsquery, offset, limit, total, exact, sort)
         if not exact:
             results.notes.append(
@@ -168,8 +168,8 @@ def search(
             )
         return results
 
-    ranked_text, _, _ = _fulltext_ranking(compiled, filters)
-    ranked_vector = _semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
+    ranked_text, _, _ = fulltext_ranking(compiled, filters)
+    ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
     fused = reciprocal_rank_fusion([ranked_text[:FUSION_DEPTH], ranked_vector])
     highlight = compiled.tsquery or _plain_tsquery(text)
     return _page(mode, fused, highlight, offset, limit, len(fused), True, sort)
@@ -179,7 +179,7 @@ def similar(patent: Patent, *, limit: int = 10, filters: Filters | None = None) 
     """The documents nearest to this one ("more like this")."""
     if patent.embedding is None:
         return []
-    ranked = _semantic_ranking(patent.embedding, filters or Filters(), depth=limit + 1, exclude=patent.pk)
+    ranked = semantic_ranking(patent.embedding, filters or Filters(), depth=limit + 1, exclude=patent.pk)
     return _page("semantic", ranked[:limit], "", 0, limit, len(ranked), True, "relevance").hits
 
 
@@ -188,7 +188,7 @@ def search_by_text(text: str, *, filters: Filters | None = None, offset: int = 0
     _check_page(offset, limit)
     vector = embed_query(_check_text(text, MAX_TEXT_LENGTH))
     filters = filters or Filters()
-    ranked = _semantic_ranking(vector, filters, depth=offset + limit)
+    ranked = semantic_ranking(vector, filters, depth=offset + limit)
     total, exact = _ranked_total(ranked, offset + limit, filters)
     return _page("semantic", ranked, _plain_tsquery(text), offset, limit, total, exact, "relevance")
 
@@ -234,7 +234,7 @@ def _matching(compiled: query_language.CompiledQuery, filters: Filters) -> Query
     return patents
 
 
-def _fulltext_ranking(
+def fulltext_ranking(
     compiled: query_language.CompiledQuery, filters: Filters
 ) -> tuple[list[tuple[int, float]], int, bool]:
     """(id, rank) best first over at most RANK_CANDIDATES candidates; the total; whether it is exact."""
@@ -285,7 +285,7 @@ def _by_date(compiled: query_language.CompiledQuery, filters: Filters, offset: i
 # --- Semantic ---------------------------------------------------------------
 
 
-def _semantic_ranking(
+def semantic_ranking(
     vector: Sequence[float] | np.ndarray, filters: Filters, *, depth: int, exclude: int | None = None
 ) -> list[tuple[int, float]]:
     """(id, cosine similarity) nearest first, `depth` of them."""
