@@ -185,7 +185,7 @@ def _word_token(text: str, position: int) -> Token:
     match = _OPERATOR.match(operator)
     assert match is not None
     if match[1] is None:
-        return Token("op", operator, position)
+        return Token("op", operator, position, keyword=text if text != operator else "")
     unit, _ordered = PROXIMITY[match[1]]
     distance = int(match[2]) if match[2] else 1
     limit = MAX_WORD_DISTANCE if unit == "word" else MAX_UNIT_DISTANCE
@@ -326,13 +326,26 @@ class _Parser:
             raise QuerySyntaxError(f"{label} needs a term after it", operator.position)
 
 
+_ENDS_OPERAND = ("word", "phrase", "close", "suffix")
+_STARTS_OPERAND = ("word", "phrase", "open", "field", "minus")
+
+
 def _with_default_operator(tokens: list[Token], default_operator: str) -> list[Token]:
-    """Write out the operator between bare operands; `-word` always means AND NOT."""
+    """Write out the operator between bare operands; `-word` always means AND NOT.
+
+    A lowercase `or` that does not stand between two operands ("cats or")
+    is just a word.
+    """
     written: list[Token] = []
-    for token in tokens:
+    for index, token in enumerate(tokens):
+        if token.kind == "op" and token.keyword:
+            after = tokens[index + 1]
+            joins = written and written[-1].kind in _ENDS_OPERAND and after.kind in _STARTS_OPERAND
+            if not joins:
+                token = Token("word", token.keyword, token.position)
         previous = written[-1] if written else None
-        ends_operand = previous is not None and previous.kind in ("word", "phrase", "close", "suffix")
-        if ends_operand and token.kind in ("word", "phrase", "open", "field", "minus"):
+        ends_operand = previous is not None and previous.kind in _ENDS_OPERAND
+        if ends_operand and token.kind in _STARTS_OPERAND:
             operator = "AND" if token.kind == "minus" else default_operator
             written.append(Token("op", operator, token.position))
         written.append(token)

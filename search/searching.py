@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime
 import html
 import json
+import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -48,6 +50,9 @@ HNSW_MAX_SCAN_TUPLES = 40_000
 EXACT_SEARCH_ROWS = 20_000
 FUSION_DEPTH = 100
 RRF_K = 60
+KEYWORD_CANDIDATES = 20_000  # documents the candidate words are expected to match
+KEYWORD_SCORED_WORDS = 32
+FREQUENCIES_TTL = 300.0
 MAX_TEXT_LENGTH = 200_000
 
 _START, _STOP = "\x02", "\x03"  # ts_headline markers, HTML-escaped text goes between them
@@ -156,10 +161,17 @@ def search(
         )
 
     compiled = _compile(text, default_operator)
+    plain = not query_language.uses_examiner_syntax(text)
     if mode == "fulltext":
         if sort == "date":
             return _by_date(compiled, filters, offset, limit)
         ranked, total, exact = fulltext_ranking(compiled, filters)
+        if not ranked and plain:
+            # Plain words that no document has all of: rank the documents with the most telling ones.
+            ranked = keyword_ranking(text, filters, depth=offset + limit)
+            results = _page(mode, ranked, _plain_tsquery(text), offset, limit, len(ranked), True, sort)
+            results.notes.append("No document contains all of these words; these contain the rarest of them.")
+            return results
         results = _page(mode, ranked, compiled.tsquery, offset, limit, total, exact, sort)
         if not exact:
             results.notes.append(
@@ -168,10 +180,10 @@ def search(
             )
         return results
 
-    ranked_text, _, _ = fulltext_ranking(compiled, filters)
+    ranked_text = keyword_ranking(text, filters) if plain else fulltext_ranking(compiled, filters)[0]
     ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
     fused = reciprocal_rank_fusion([ranked_text[:FUSION_DEPTH], ranked_vector])
-    highlight = compiled.tsquery or _plain_tsquery(text)
+    highlight = _plain_tsquery(text) if plain else compiled.tsquery
     return _page(mode, fused, highlight, offset, limit, len(fused), True, sort)
 
 
@@ -280,6 +292,99 @@ def _by_date(compiled: query_language.CompiledQuery, filters: Filters, offset: i
     )
     results.offset = offset
     return results
+
+
+# --- Keywords (plain language) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LexemeFrequencies:
+    """Share of documents containing each common lexeme, from the planner's statistics (pg_stats)."""
+
+    fractions: dict[str, float]
+    floor: float  # every lexeme not listed is rarer than this
+    documents: int
+    read_at: float
+
+    def fraction(self, lexeme: str) -> float:
+        return self.fractions.get(lexeme, self.floor / 2)
+
+    def idf(self, lexeme: str) -> float:
+        """BM25's inverse document frequency."""
+        documents = max(self.documents, 1)
+        matching = self.fraction(lexeme) * documents
+        return math.log(1 + (documents - matching + 0.5) / (matching + 0.5))
+
+
+_frequencies: dict[str, LexemeFrequencies] = {}
+
+
+def lexeme_frequencies() -> LexemeFrequencies:
+    """Read once per FREQUENCIES_TTL seconds per database; ANALYZE (autovacuum) keeps them current."""
+    database = connection.settings_dict["NAME"]
+    cached = _frequencies.get(database)
+    if cached and time.monotonic() - cached.read_at < FREQUENCIES_TTL:
+        return cached
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs,"
+            " (SELECT reltuples FROM pg_class WHERE relname = 'search_patent')"
+            " FROM pg_stats WHERE tablename = 'search_patent' AND attname = 'search_vector'"
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None:  # never analysed: every word counts the same
+        fresh = LexemeFrequencies({}, 0.01, 0, time.monotonic())
+    else:
+        lexemes, frequencies, documents = row
+        listed = frequencies[: len(lexemes)]  # three summary numbers follow the per-lexeme ones
+        fresh = LexemeFrequencies(
+            dict(zip(lexemes, listed, strict=True)), min(listed), int(documents), time.monotonic()
+        )
+    _frequencies[database] = fresh
+    return fresh
+
+
+def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -> list[tuple[int, float]]:
+    """Documents with the query's words, ranked by the sum over words of idf x ts_rank (BM25-like).
+
+    Candidates are the documents with the rarest words (enough of them to
+    expect KEYWORD_CANDIDATES matches); common words still count in the score.
+    """
+    lexemes = _lexemes(text)
+    if not lexemes:
+        return []
+    frequencies = lexeme_frequencies()
+    rarest = sorted(lexemes, key=lambda lexeme: (frequencies.fraction(lexeme), lexeme))
+    chosen: list[str] = []
+    expected = 0.0
+    for lexeme in rarest:
+        chosen.append(lexeme)
+        expected += frequencies.fraction(lexeme) * frequencies.documents
+        if expected >= KEYWORD_CANDIDATES:
+            break
+    candidates = filters.apply(Patent.objects.all()).filter(
+        RawSQL("search_vector @@ %s::tsquery", [" | ".join(map(_tsquery_lexeme, chosen))], output_field=BooleanField())
+    )
+    sql, parameters = candidates.values("id", "search_vector").query.sql_with_params()
+    scored = rarest[:KEYWORD_SCORED_WORDS]
+    score = " + ".join("%s * ts_rank(search_vector, %s::tsquery, 1)" for _ in scored)
+    weights = [value for lexeme in scored for value in (frequencies.idf(lexeme), _tsquery_lexeme(lexeme))]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {score} AS score FROM ({sql} LIMIT %s) AS candidates ORDER BY score DESC, id DESC LIMIT %s",
+            [*weights, *parameters, RANK_CANDIDATES, depth],
+        )
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def _lexemes(text: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [SEARCH_CONFIG, text])
+        return list(cursor.fetchone()[0])
+
+
+def _tsquery_lexeme(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 # --- Semantic ---------------------------------------------------------------

@@ -32,6 +32,7 @@ def compiled(query: str, **options: str) -> CompiledQuery:
         ("battery AND charger", "('battery' & 'charger')"),
         ("battery OR cell", "('battery' | 'cell')"),
         ("cup or mug", "('cup' | 'mug')"),
+        ("cup or", "('cup' & 'or')"),  # a trailing lowercase "or" is a (stop) word, not an operator
         ("battery NOT lithium", "('battery' & !('lithium'))"),
         ("drill -hammer", "('drill' & !('hammer'))"),
         ("a XOR b", "(('a' & !('b')) | (!('a') & 'b'))"),

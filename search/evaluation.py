@@ -1,0 +1,204 @@
+"""Known-item evaluation of search quality on the bundled real patents (bench_relevance).
+
+For each document, queries a searcher might derive from it, with that
+document as the one right answer:
+
+- claim: one of its dependent claims, pasted whole;
+- reworded: the abstract's first sentence with common patent words swapped for
+  synonyms and stop words dropped, as someone paraphrasing it would write;
+- keywords: its four most distinctive words (highest tf-idf), shuffled.
+
+Every method answers the same queries: full text, semantic and hybrid as the
+site runs them, and a BM25 baseline (k1 = 1.2, b = 0.75) computed here over
+the same stemmed lexemes PostgreSQL indexes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import connection
+
+from search import searching
+from search.models import Patent
+
+SYNONYMS = {
+    "comprising": "including",
+    "comprises": "includes",
+    "includes": "has",
+    "including": "having",
+    "device": "apparatus",
+    "apparatus": "device",
+    "plurality": "multiple",
+    "configured": "adapted",
+    "method": "process",
+    "system": "arrangement",
+    "first": "one",
+    "provided": "supplied",
+    "disposed": "located",
+    "coupled": "connected",
+    "connected": "joined",
+    "wherein": "where",
+    "member": "element",
+    "portion": "part",
+    "unit": "module",
+    "receiving": "getting",
+    "determining": "finding",
+    "control": "regulate",
+    "controller": "control circuit",
+    "user": "person",
+    "vehicle": "car",
+    "image": "picture",
+    "signal": "indication",
+    "surface": "face",
+    "housing": "casing",
+}
+STOP_WORDS = {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", "by", "at", "is", "are", "said"}
+KINDS = ("claim", "reworded", "keywords")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    target: int
+    kind: str
+    query: str
+
+
+@dataclass
+class Score:
+    ranks: list[int | None] = field(default_factory=list)  # 1-based rank of the target, None if not in the top 10
+    errors: int = 0
+
+    @property
+    def recall_at_10(self) -> float:
+        return round(sum(rank is not None for rank in self.ranks) / len(self.ranks), 4)
+
+    @property
+    def mrr(self) -> float:
+        return round(sum(1 / rank for rank in self.ranks if rank) / len(self.ranks), 4)
+
+
+class BM25:
+    """Okapi BM25 over each document's indexed lexemes and their counts."""
+
+    def __init__(self, documents: dict[int, Counter[str]], k1: float = 1.2, b: float = 0.75) -> None:
+        self.documents = documents
+        self.k1, self.b = k1, b
+        self.lengths = {pk: sum(counts.values()) for pk, counts in documents.items()}
+        self.average_length = sum(self.lengths.values()) / len(self.lengths)
+        frequency: Counter[str] = Counter()
+        for counts in documents.values():
+            frequency.update(counts.keys())
+        total = len(documents)
+        self.idf = {term: math.log(1 + (total - n + 0.5) / (n + 0.5)) for term, n in frequency.items()}
+        self.postings: dict[str, list[int]] = {}
+        for pk, counts in documents.items():
+            for term in counts:
+                self.postings.setdefault(term, []).append(pk)
+
+    def rank(self, terms: Iterable[str], limit: int = 10) -> list[int]:
+        scores: Counter[int] = Counter()
+        for term in set(terms):
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            for pk in self.postings[term]:
+                tf = self.documents[pk][term]
+                norm = self.k1 * (1 - self.b + self.b * self.lengths[pk] / self.average_length)
+                scores[pk] += idf * tf * (self.k1 + 1) / (tf + norm)
+        return [pk for pk, _ in sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]]
+
+    def distinctive(self, pk: int, count: int) -> list[str]:
+        counts = self.documents[pk]
+        return sorted(counts, key=lambda term: (-counts[term] * self.idf[term], term))[:count]
+
+
+def indexed_lexemes() -> dict[int, Counter[str]]:
+    """Each document's lexemes with their number of positions, read from the search vector itself."""
+    documents: dict[int, Counter[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, lexeme, coalesce(array_length(positions, 1), 1)"
+            " FROM search_patent, unnest(search_vector) AS entry(lexeme, positions, weights)"
+        )
+        for pk, lexeme, count in cursor.fetchall():
+            documents.setdefault(pk, Counter())[lexeme] = count
+    return documents
+
+
+def query_lexemes(texts: list[str]) -> list[list[str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ord, tsvector_to_array(to_tsvector('english', text))"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS queries(text, ord) ORDER BY ord",
+            [texts],
+        )
+        return [list(lexemes) for _, lexemes in cursor.fetchall()]
+
+
+def known_items(bm25: BM25, seed: int = 0) -> list[KnownItem]:
+    random = np.random.default_rng(seed)
+    items = []
+    for patent in Patent.objects.order_by("id").only("id", "abstract", "claims"):
+        dependent = [claim["text"] for claim in patent.claims if re.search(r"\bof claim \d", claim["text"])]
+        if dependent:
+            items.append(KnownItem(patent.id, "claim", dependent[int(random.integers(len(dependent)))]))
+        items.append(KnownItem(patent.id, "reworded", reword(first_sentence(patent.abstract))))
+        keywords = bm25.distinctive(patent.id, 4)
+        random.shuffle(keywords)
+        items.append(KnownItem(patent.id, "keywords", " ".join(_surface_words(patent, keywords))))
+    return items
+
+
+def first_sentence(text: str) -> str:
+    return re.split(r"(?<=\.)\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]
+
+
+def reword(sentence: str, limit: int = 25) -> str:
+    words = [word.lower() for word in _WORD.findall(sentence)]
+    kept = [SYNONYMS.get(word, word) for word in words if word not in STOP_WORDS]
+    return " ".join(kept[:limit])
+
+
+def _surface_words(patent: Patent, lexemes: list[str]) -> list[str]:
+    """A word of the document for each lexeme (the stem itself is not always a word)."""
+    words = {}
+    text = f"{patent.abstract} {' '.join(claim['text'] for claim in patent.claims)}"
+    for word in _WORD.findall(text):
+        lower = word.lower()
+        for lexeme in lexemes:
+            if lexeme not in words and lower.startswith(lexeme[: max(3, len(lexeme) - 1)]):
+                words[lexeme] = lower
+    return [words.get(lexeme, lexeme) for lexeme in lexemes]
+
+
+def rank_of(target: int, ranking: list[int]) -> int | None:
+    return ranking.index(target) + 1 if target in ranking[:10] else None
+
+
+def evaluate(items: list[KnownItem], methods: dict[str, Callable[[str], list[int]]]) -> dict[str, dict[str, Score]]:
+    """Scores per method, per kind of query and overall ("all")."""
+    scores = {name: {kind: Score() for kind in (*KINDS, "all")} for name in methods}
+    for item in items:
+        for name, method in methods.items():
+            try:
+                rank = rank_of(item.target, method(item.query))
+            except searching.SearchError:
+                rank = None
+                scores[name]["all"].errors += 1
+            scores[name][item.kind].ranks.append(rank)
+            scores[name]["all"].ranks.append(rank)
+    return scores
+
+
+def site_method(mode: searching.Mode) -> Callable[[str], list[int]]:
+    def run(query: str) -> list[int]:
+        return [hit.patent.pk for hit in searching.search(query, mode=mode, limit=10).hits]
+
+    return run
