@@ -160,26 +160,35 @@ def search(
             mode, ranked, _plain_tsquery(text), offset, limit, *_ranked_total(ranked, offset + limit, filters), sort
         )
 
+    if mode == "hybrid":
+        return _hybrid(text, filters, sort, offset, limit, default_operator)
     compiled = _compile(text, default_operator)
-    plain = not query_language.uses_examiner_syntax(text)
-    if mode == "fulltext":
-        if sort == "date":
-            return _by_date(compiled, filters, offset, limit)
-        ranked, total, exact = fulltext_ranking(compiled, filters)
-        if not ranked and plain:
-            # Plain words that no document has all of: rank the documents with the most telling ones.
-            ranked = keyword_ranking(text, filters, depth=offset + limit)
-            results = _page(mode, ranked, _plain_tsquery(text), offset, limit, len(ranked), True, sort)
-            results.notes.append("No document contains all of these words; these contain the rarest of them.")
-            return results
-        results = _page(mode, ranked, compiled.tsquery, offset, limit, total, exact, sort)
-        if not exact:
-            results.notes.append(
-                f"More than {RANK_CANDIDATES:,} documents match: the best of the first {RANK_CANDIDATES:,} "
-                "found are shown. Add terms or filters to narrow the search."
-            )
+    if sort == "date":
+        return _by_date(compiled, filters, offset, limit)
+    ranked, total, exact = fulltext_ranking(compiled, filters)
+    if not ranked and not query_language.uses_examiner_syntax(text):
+        # Plain words that no document has all of: rank the documents with the most telling ones.
+        ranked = keyword_ranking(text, filters, depth=offset + limit)
+        results = _page(mode, ranked, _plain_tsquery(text), offset, limit, len(ranked), True, sort)
+        results.notes.append("No document contains all of these words; these contain the rarest of them.")
         return results
+    results = _page(mode, ranked, compiled.tsquery, offset, limit, total, exact, sort)
+    if not exact:
+        results.notes.append(
+            f"More than {RANK_CANDIDATES:,} documents match: the best of the first {RANK_CANDIDATES:,} "
+            "found are shown. Add terms or filters to narrow the search."
+        )
+    return results
 
+
+def _hybrid(text: str, filters: Filters, sort: Sort, offset: int, limit: int, default_operator: str) -> Results:
+    """Fuse the text and semantic rankings; text that isn't valid examiners' syntax counts as plain words."""
+    try:
+        compiled = _compile(text, default_operator)
+        plain = not query_language.uses_examiner_syntax(text)
+    except SearchError:
+        plain = True
+    mode: Mode = "hybrid"
     ranked_text = keyword_ranking(text, filters) if plain else fulltext_ranking(compiled, filters)[0]
     ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
     fused = reciprocal_rank_fusion([ranked_text[:FUSION_DEPTH], ranked_vector])
