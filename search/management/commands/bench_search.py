@@ -12,7 +12,6 @@ from search import benchmarks, searching, synthetic
 from search.embedding import embed_query
 from search.searching import Filters
 
-
 BUILD_KEYS = ("load_seconds", "index_seconds", "build_seconds")
 
 
