@@ -394,13 +394,17 @@ def _with_weights(node: Node, weights: str) -> Node:
     return replace(node, left=_with_weights(node.left, weights), right=_with_weights(node.right, weights))
 
 
-def parse(query: str, *, default_operator: str = "AND") -> Node:
-    """The query's tree; QuerySyntaxError names the problem and where it is."""
+def check_length(query: str) -> None:
     if len(query) > MAX_QUERY_LENGTH:
         raise QuerySyntaxError(
             f"The query is {len(query):,} characters long; the limit is {MAX_QUERY_LENGTH:,}. "
             "To find documents like a long text, use search by text."
         )
+
+
+def parse(query: str, *, default_operator: str = "AND") -> Node:
+    """The query's tree; QuerySyntaxError names the problem and where it is."""
+    check_length(query)
     control = _CONTROL.search(query)
     if control:
         raise QuerySyntaxError(
