@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,6 +45,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Runtime state of the embedded services, models built here, collected static.
+# The public address, for links in the daily dumps (which are built outside any request).
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 INSTALLED_APPS = [
@@ -54,10 +57,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.contrib.sitemaps",
     "ninja",  # serves the API docs' assets from our static files, not a CDN
     "allpatents",  # project-wide commands: serve
     "generation",
     "search",
+    "publications",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +164,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"search.*": {"queue": "embedding"}, "generation.*": {"queue": "generation"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_EXPIRES = 3600
+# The day's manifest is built shortly after midnight UTC (a worker started with --beat, or the beat service).
+CELERY_BEAT_SCHEDULE = {
+    "daily-manifests": {"task": "publications.build_manifests", "schedule": crontab(hour=0, minute=5)},
+}
+CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Models -----------------------------------------------------------------

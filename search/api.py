@@ -81,7 +81,7 @@ class Provenance(Schema):
     decoding: dict[str, object]
     seed: int | None
     run: int | None
-    generated_at: datetime.datetime | None
+    generated_at: str | None
 
 
 class Document(Schema):
@@ -89,7 +89,7 @@ class Document(Schema):
     url: str
     origin: str
     source_id: str | None
-    source_date: datetime.date | None
+    source_date: str | None
     title: str
     abstract: str
     claims: list[Claim]
@@ -98,7 +98,7 @@ class Document(Schema):
     published_at: str = Field(
         description="ISO 8601, UTC, to the microsecond.", json_schema_extra={"format": "date-time"}
     )
-    publication_date: datetime.date
+    publication_date: str
     cpc: list[str]
     quality_score: float | None
     provenance: Provenance | None
@@ -160,26 +160,32 @@ def search(request: HttpRequest, parameters: Query[SearchParameters]) -> SearchR
 @api.get("/patents/{identifier}", response={200: Document, 404: Message, 410: Message}, summary="A document")
 def patent(request: HttpRequest, identifier: str) -> Document:
     document = _find(identifier)
+    return Document(**document_record(document, request.build_absolute_uri(document.get_absolute_url())))
+
+
+def document_record(document: Patent, url: str) -> dict[str, object]:
+    """Everything published about a document, as the API and the JSON download give it."""
     claims = [
-        Claim(number=claim["number"], through=claim.get("through"), text=claim["text"]) for claim in document.claims
+        {"number": claim["number"], "through": claim.get("through"), "text": claim["text"]} for claim in document.claims
     ]
-    return Document(
-        id=document.public_id,
-        url=request.build_absolute_uri(document.get_absolute_url()),
-        origin=document.origin,
-        source_id=document.source_id,
-        source_date=document.source_date,
-        title=document.title,
-        abstract=document.abstract,
-        claims=claims,
-        text=document.text,
-        sha256=document.sha256,
-        published_at=document.published_at.isoformat(),
-        publication_date=document.publication_date,
-        cpc=document.cpc,
-        quality_score=document.quality_score,
-        provenance=_provenance(document),
-    )
+    provenance = _provenance(document)
+    return {
+        "id": document.public_id,
+        "url": url,
+        "origin": document.origin,
+        "source_id": document.source_id,
+        "source_date": document.source_date.isoformat() if document.source_date else None,
+        "title": document.title,
+        "abstract": document.abstract,
+        "claims": claims,
+        "text": document.text,
+        "sha256": document.sha256,
+        "published_at": document.published_at.isoformat(),
+        "publication_date": document.publication_date.isoformat(),
+        "cpc": document.cpc,
+        "quality_score": document.quality_score,
+        "provenance": provenance.dict() if provenance else None,
+    }
 
 
 @api.get("/patents/{identifier}/similar", response={200: Similar, 404: Message, 410: Message}, summary="More like this")
@@ -219,7 +225,7 @@ def _provenance(document: Patent) -> Provenance | None:
         decoding=document.decoding,
         seed=document.seed,
         run=document.generation_run_id,
-        generated_at=document.generated_at,
+        generated_at=document.generated_at.isoformat() if document.generated_at else None,
     )
 
 

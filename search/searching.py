@@ -133,6 +133,10 @@ class Results:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def mode_label(self) -> str:
+        return {"fulltext": "Keyword", "semantic": "Semantic", "hybrid": "Hybrid"}[self.mode]
+
+    @property
     def has_next(self) -> bool:
         return self.offset + self.limit < min(self.total, MAX_RESULTS)
 

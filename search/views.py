@@ -1,12 +1,19 @@
-from django.core.paginator import Paginator
+"""Search pages: the home page, the search box with its modes and filters, search by text, syntax help.
+
+Queries are never stored or logged (they may disclose an examiner's or an
+inventor's invention): search pages answer GET requests, send no-store and
+noindex, and the django.server request log is silenced in settings.
+"""
+
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from search.models import Origin, Patent, Tombstone, parse_public_id
-
-RESULTS_PER_PAGE = 20
+from search import searching
+from search.forms import RESULTS_PER_PAGE, SearchForm, TextSearchForm
+from search.models import Origin, Patent
 
 
 @require_GET
@@ -16,32 +23,59 @@ def home(request: HttpRequest) -> HttpResponse:
         generated=Count("id", filter=Q(origin=Origin.GENERATED)),
         reference=Count("id", filter=Q(origin=Origin.REFERENCE)),
     )
-    latest = Patent.objects.only("id", "title", "origin", "published_at")[:10]
+    latest = Patent.objects.only(*searching.LIST_FIELDS)[:10]
     return render(request, "search/home.html", {"counts": counts, "latest": latest})
 
 
 @require_GET
+@never_cache
 def search(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    page = None
-    if query:
-        results = Patent.objects.search(query).only("id", "title", "origin", "source_id", "published_at")
-        page = Paginator(results, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "search/results.html", {"query": query, "page": page})
+    form = SearchForm(request.GET)
+    results, error = None, ""
+    if form.is_valid() and form.cleaned_data["q"]:
+        try:
+            results = form.search()
+        except searching.SearchError as problem:
+            error = str(problem)
+    status = 400 if error or (form.errors and request.GET) else 200
+    return render(
+        request,
+        "search/results.html",
+        {"form": form, "results": results, "error": error, "pages": _pages(request, results)},
+        status=status,
+    )
 
 
 @require_GET
-def patent(request: HttpRequest, public_id: str) -> HttpResponse:
-    number = parse_public_id(public_id)
-    if number is None:
-        raise Http404("No such document")
-    document = Patent.objects.select_related("generation_run").filter(pk=number).first()
-    if document is None:
-        tombstone = Tombstone.objects.filter(pk=number).first()
-        if tombstone is None:
-            raise Http404("No such document")
-        return render(request, "search/tombstone.html", {"tombstone": tombstone}, status=410)
-    if public_id != document.public_id:
-        # One permanent URL per document: atp-42 -> ATP-00000042.
-        return redirect(document, permanent=True)
-    return render(request, "search/patent.html", {"patent": document})
+@never_cache
+def search_by_text(request: HttpRequest) -> HttpResponse:
+    form = TextSearchForm(request.GET if "text" in request.GET else None)
+    results, error = None, ""
+    if form.is_bound and form.is_valid():
+        try:
+            results = searching.search_by_text(
+                form.cleaned_data["text"], filters=form.filters(), limit=RESULTS_PER_PAGE
+            )
+        except searching.SearchError as problem:
+            error = str(problem)
+    return render(request, "search/by_text.html", {"form": form, "results": results, "error": error})
+
+
+@require_GET
+def syntax(request: HttpRequest) -> HttpResponse:
+    return render(request, "search/syntax.html")
+
+
+def _pages(request: HttpRequest, results: searching.Results | None) -> dict[str, str]:
+    """Query strings of the previous and next pages (same query and filters)."""
+    if results is None:
+        return {}
+    number = results.offset // results.limit + 1
+    links = {}
+    for name, page in (("previous", number - 1), ("next", number + 1)):
+        if (name == "previous" and page >= 1) or (name == "next" and results.has_next):
+            parameters = request.GET.copy()
+            parameters["page"] = str(page)
+            links[name] = parameters.urlencode()
+    links["number"] = str(number)
+    return links

@@ -1,0 +1,167 @@
+"""Browsing the archive (by day, month, run and classification), robots.txt and the daily evidence."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.cache import cache
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDay, TruncMonth
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_GET
+
+from generation.models import GenerationRun
+from publications import manifests
+from publications.models import DailyManifest
+from search.models import Patent
+from search.searching import LIST_FIELDS
+
+PER_PAGE = 50
+UTC = datetime.UTC
+
+
+def _page(request: HttpRequest, patents: QuerySet[Patent]) -> Page:
+    return Paginator(patents.only(*LIST_FIELDS).order_by("-id"), PER_PAGE).get_page(request.GET.get("page"))
+
+
+@require_GET
+def browse(request: HttpRequest) -> HttpResponse:
+    months = (
+        Patent.objects.annotate(month=TruncMonth("published_at", tzinfo=UTC))
+        .values("month")
+        .annotate(documents=Count("id"))
+        .order_by("-month")
+    )
+    return render(request, "publications/browse.html", {"months": months})
+
+
+@require_GET
+def month(request: HttpRequest, year: int, month: int) -> HttpResponse:
+    try:
+        first = datetime.date(year, month, 1)
+    except ValueError:
+        raise Http404("No such month") from None
+    days = (
+        Patent.objects.filter(published_at__year=year, published_at__month=month)
+        .annotate(day=TruncDay("published_at", tzinfo=UTC))
+        .values("day")
+        .annotate(documents=Count("id"))
+        .order_by("-day")
+    )
+    return render(request, "publications/month.html", {"month": first, "days": days})
+
+
+@require_GET
+def day(request: HttpRequest, year: int, month: int, day: int) -> HttpResponse:
+    try:
+        date = datetime.date(year, month, day)
+    except ValueError:
+        raise Http404("No such day") from None
+    start = datetime.datetime.combine(date, datetime.time(), tzinfo=UTC)
+    patents = Patent.objects.filter(published_at__gte=start, published_at__lt=start + datetime.timedelta(days=1))
+    manifest = DailyManifest.objects.filter(date=date).only("date", "count", "merkle_root").first()
+    return render(
+        request, "publications/day.html", {"day": date, "page": _page(request, patents), "manifest": manifest}
+    )
+
+
+@require_GET
+def runs(request: HttpRequest) -> HttpResponse:
+    published = GenerationRun.objects.annotate(documents=Count("patents")).filter(documents__gt=0).order_by("-id")
+    return render(request, "publications/runs.html", {"runs": published})
+
+
+@require_GET
+def run(request: HttpRequest, run_id: int) -> HttpResponse:
+    generation_run = get_object_or_404(GenerationRun, pk=run_id)
+    page = _page(request, Patent.objects.filter(generation_run=generation_run))
+    return render(request, "publications/run.html", {"run": generation_run, "page": page})
+
+
+@require_GET
+def classifications(request: HttpRequest) -> HttpResponse:
+    subclasses = [{"code": code, "documents": documents} for code, documents in _subclass_counts()]
+    return render(request, "publications/classifications.html", {"subclasses": subclasses})
+
+
+@require_GET
+def classification(request: HttpRequest, code: str) -> HttpResponse:
+    code = code.upper()
+    page = _page(request, Patent.objects.filter(cpc_subclasses__contains=[code]))
+    return render(request, "publications/classification.html", {"code": code, "page": page})
+
+
+@require_GET
+def manifest(request: HttpRequest, date: str) -> HttpResponse:
+    day = _finished_day(date)
+    record = DailyManifest.objects.filter(date=day).first() or _built(day)
+    response = HttpResponse(record.manifest, content_type="application/json")
+    response["ETag"] = f'"{record.manifest_sha256}"'
+    patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
+    return response
+
+
+@require_GET
+def dump(request: HttpRequest, date: str) -> FileResponse:
+    day = _finished_day(date)
+    record = DailyManifest.objects.filter(date=day).first() or _built(day)
+    response = FileResponse(manifests.dump_path(day).open("rb"), content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{day.isoformat()}.jsonl.gz"'
+    response["ETag"] = f'"{record.dump_sha256}"'
+    patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
+    return response
+
+
+@require_GET
+def evidence(request: HttpRequest) -> HttpResponse:
+    manifests.build_missing()
+    days = DailyManifest.objects.only("date", "count", "merkle_root", "dump_sha256")[:60]
+    return render(request, "publications/evidence.html", {"manifests": days})
+
+
+@require_GET
+def robots(request: HttpRequest) -> HttpResponse:
+    sitemap = request.build_absolute_uri(reverse("sitemap"))
+    lines = [
+        "User-agent: *",
+        "Allow: /",
+        "Disallow: /admin/",
+        "Disallow: /runs/",
+        "Disallow: /search/export",
+        f"Sitemap: {sitemap}",
+    ]
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")
+
+
+def _finished_day(date: str) -> datetime.date:
+    try:
+        day = datetime.date.fromisoformat(date)
+    except ValueError:
+        raise Http404("Not a date") from None
+    first = manifests.first_day()
+    if first is None or not first <= day < datetime.datetime.now(UTC).date():
+        raise Http404("Manifests cover finished days since the first publication")
+    return day
+
+
+def _built(day: datetime.date) -> DailyManifest:
+    # Normally built by the daily task; a request for a missing finished day builds the chain up to it.
+    manifests.build_missing(until=day)
+    return DailyManifest.objects.get(date=day)
+
+
+def _subclass_counts() -> list[tuple[str, int]]:
+    counts = cache.get("publications:subclass-counts")
+    if counts is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT code, count(*) FROM search_patent, unnest(cpc_subclasses) AS code GROUP BY code ORDER BY code"
+            )
+            counts = cursor.fetchall()
+        cache.set("publications:subclass-counts", counts, 600)  # a full scan: once per ten minutes
+    return counts

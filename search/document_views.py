@@ -1,0 +1,135 @@
+"""A published document at its permanent URL, its downloads and citations, and exports of search results.
+
+A document's text never changes, so its downloads are cached for a year. The
+HTML page also lists similar documents (which change as the archive grows)
+and today's date in "retrieved on", so it is cached for a day, with an ETag
+that changes when either does.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from django.db.models import Max
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import condition, require_GET
+
+from search import citations, pdf, searching
+from search.api import document_record
+from search.forms import SearchForm
+from search.models import Patent, Tombstone, parse_public_id
+
+YEAR = 365 * 24 * 3600
+DAY = 24 * 3600
+DOWNLOADS = {
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "pdf": "application/pdf",
+    "bib": "application/x-bibtex; charset=utf-8",
+    "ris": "application/x-research-info-systems; charset=utf-8",
+}
+
+
+def _today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def _page_etag(request: HttpRequest, public_id: str) -> str | None:
+    number = parse_public_id(public_id)
+    sha = Patent.objects.filter(pk=number).values_list("sha256", flat=True).first() if number else None
+    if sha is None:
+        return None
+    newest = Patent.objects.aggregate(newest=Max("id"))["newest"]
+    return f"{sha[:20]}-{newest}-{_today():%Y%m%d}"
+
+
+def _find(public_id: str) -> Patent | Tombstone:
+    number = parse_public_id(public_id)
+    if number is None:
+        raise Http404("No such document")
+    document = Patent.objects.select_related("generation_run").filter(pk=number).first()
+    if document is None:
+        document = Tombstone.objects.filter(pk=number).first()
+    if document is None:
+        raise Http404("No such document")
+    return document
+
+
+@require_GET
+@condition(etag_func=_page_etag)
+def patent(request: HttpRequest, public_id: str) -> HttpResponse:
+    document = _find(public_id)
+    if isinstance(document, Tombstone):
+        return render(request, "search/tombstone.html", {"tombstone": document}, status=410)
+    if public_id != document.public_id:
+        # One permanent URL per document: atp-42 -> ATP-00000042.
+        return redirect(document, permanent=True)
+    url = request.build_absolute_uri(document.get_absolute_url())
+    retrieved = _today()
+    context = {
+        "patent": document,
+        "url": url,
+        "similar": searching.similar(document, limit=5),
+        "citation": citations.examiner_citation(document, url, retrieved),
+        "bibtex": citations.bibtex([(document, url)], retrieved),
+        "ris": citations.ris([(document, url)], retrieved),
+    }
+    response = render(request, "search/patent.html", context)
+    patch_cache_control(response, public=True, max_age=DAY)
+    return response
+
+
+@require_GET
+def download(request: HttpRequest, public_id: str, extension: str) -> HttpResponse:
+    document = _find(public_id)
+    if isinstance(document, Tombstone):
+        return HttpResponse(f"{document.public_id} was withdrawn: {document.reason}\n", status=410)
+    if request.headers.get("If-None-Match") == f'"{document.sha256}"' and extension in ("txt", "json", "pdf"):
+        return HttpResponse(status=304)
+    url = request.build_absolute_uri(document.get_absolute_url())
+    if extension == "txt":
+        body: bytes | str = document.text
+    elif extension == "json":
+        body = json.dumps(document_record(document, url), indent=2, ensure_ascii=False)
+    elif extension == "pdf":
+        body = pdf.render(document, url)
+    elif extension == "bib":
+        body = citations.bibtex([(document, url)], _today())
+    else:
+        body = citations.ris([(document, url)], _today())
+    response = HttpResponse(body, content_type=DOWNLOADS[extension])
+    response["Content-Disposition"] = f'inline; filename="{document.public_id}.{extension}"'
+    if extension in ("txt", "json", "pdf"):
+        # The published text never changes: its hash is a perfect validator.
+        response["ETag"] = f'"{document.sha256}"'
+        patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
+    return response
+
+
+@require_GET
+def export(request: HttpRequest, extension: str) -> HttpResponse:
+    """Up to MAX_RESULTS results of a search as CSV, RIS or BibTeX."""
+    form = SearchForm(request.GET)
+    if not form.is_valid() or not form.cleaned_data["q"]:
+        return HttpResponse("A query (q) is needed to export results.\n", status=400, content_type="text/plain")
+    form.cleaned_data["page"] = 1
+    try:
+        results = form.search(limit=searching.MAX_RESULTS, snippets=False)
+    except searching.SearchError as error:
+        return HttpResponse(f"{error}\n", status=400, content_type="text/plain")
+    entries = [
+        (hit.patent, request.build_absolute_uri(hit.patent.get_absolute_url()), hit.score) for hit in results.hits
+    ]
+    if extension == "csv":
+        body, content_type = citations.csv_rows(entries), "text/csv; charset=utf-8"
+    elif extension == "ris":
+        body, content_type = citations.ris([(p, u) for p, u, _ in entries], _today()), DOWNLOADS["ris"]
+    else:
+        body, content_type = citations.bibtex([(p, u) for p, u, _ in entries], _today()), DOWNLOADS["bib"]
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="all-the-patents-results.{extension}"'
+    response["Cache-Control"] = "no-store"
+    return response
