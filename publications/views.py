@@ -98,8 +98,7 @@ def classification(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_GET
 def manifest(request: HttpRequest, date: str) -> HttpResponse:
-    day = _finished_day(date)
-    record = DailyManifest.objects.filter(date=day).first() or _built(day)
+    record = _manifest(date)
     response = HttpResponse(record.manifest, content_type="application/json")
     response["ETag"] = f'"{record.manifest_sha256}"'
     patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
@@ -108,10 +107,9 @@ def manifest(request: HttpRequest, date: str) -> HttpResponse:
 
 @require_GET
 def dump(request: HttpRequest, date: str) -> FileResponse:
-    day = _finished_day(date)
-    record = DailyManifest.objects.filter(date=day).first() or _built(day)
-    response = FileResponse(manifests.dump_path(day).open("rb"), content_type="application/gzip")
-    response["Content-Disposition"] = f'attachment; filename="{day.isoformat()}.jsonl.gz"'
+    record = _manifest(date)
+    response = FileResponse(manifests.dump_path(record.date).open("rb"), content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{record.date.isoformat()}.jsonl.gz"'
     response["ETag"] = f'"{record.dump_sha256}"'
     patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
     return response
@@ -138,15 +136,19 @@ def robots(request: HttpRequest) -> HttpResponse:
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")
 
 
-def _finished_day(date: str) -> datetime.date:
+def _manifest(date: str) -> DailyManifest:
+    """The day's manifest; a finished day since the first publication that has none yet gets built."""
     try:
         day = datetime.date.fromisoformat(date)
     except ValueError:
         raise Http404("Not a date") from None
+    existing = DailyManifest.objects.filter(date=day).first()
+    if existing:
+        return existing
     first = manifests.first_day()
     if first is None or not first <= day < datetime.datetime.now(UTC).date():
         raise Http404("Manifests cover finished days since the first publication")
-    return day
+    return _built(day)
 
 
 def _built(day: datetime.date) -> DailyManifest:
