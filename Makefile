@@ -3,7 +3,13 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint
+# The browser tests drive Debian's Chromium (browser downloads fail on our machines) and check
+# accessibility with axe-core, fetched from npm into var/ (it is never served to visitors).
+AXE := var/browser/axe.min.js
+AXE_VERSION := 4.14.1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint chromium
 
 # (Re)install only when requirements.txt changed since the last install.
 $(VENV)/.installed: requirements.txt
@@ -14,8 +20,16 @@ $(VENV)/.installed: requirements.txt
 run: $(VENV)/.installed
 	DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PYTHON) manage.py serve
 
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed lint chromium $(AXE)
 	$(PYTHON) -m pytest
+
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+
+$(AXE):
+	mkdir -p $(dir $@)
+	cd $(dir $@) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
+		&& mv package/axe.min.js . && rm -rf package axe-core-$(AXE_VERSION).tgz
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

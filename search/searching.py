@@ -133,6 +133,10 @@ class Results:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def last_position(self) -> int:
+        return self.offset + len(self.hits)
+
+    @property
     def mode_label(self) -> str:
         return {"fulltext": "Keyword", "semantic": "Semantic", "hybrid": "Hybrid"}[self.mode]
 
