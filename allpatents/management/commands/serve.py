@@ -42,6 +42,10 @@ class Command(BaseCommand):
                     "1",
                     "--loglevel",
                     "INFO",
+                    # Embedded beat: builds each day's publication manifest after midnight UTC.
+                    "--beat",
+                    "--schedule",
+                    str(settings.VAR_DIR / "celerybeat-schedule"),
                 ),
                 cwd=settings.BASE_DIR,
             ),
