@@ -394,22 +394,22 @@ def _with_weights(node: Node, weights: str) -> Node:
     return replace(node, left=_with_weights(node.left, weights), right=_with_weights(node.right, weights))
 
 
-def check_length(query: str) -> None:
+def check_text(query: str) -> None:
+    """Problems that make a query unusable in any mode: its length and control characters."""
     if len(query) > MAX_QUERY_LENGTH:
         raise QuerySyntaxError(
             f"The query is {len(query):,} characters long; the limit is {MAX_QUERY_LENGTH:,}. "
             "To find documents like a long text, use search by text."
         )
+    control = _CONTROL.search(query)
+    if control:
+        character = f"U+{ord(control.group()):04X}"
+        raise QuerySyntaxError(f"The query contains a control character ({character})", control.start())
 
 
 def parse(query: str, *, default_operator: str = "AND") -> Node:
     """The query's tree; QuerySyntaxError names the problem and where it is."""
-    check_length(query)
-    control = _CONTROL.search(query)
-    if control:
-        raise QuerySyntaxError(
-            f"The query contains a control character (U+{ord(control.group()):04X})", control.start()
-        )
+    check_text(query)
     return _Parser(query, default_operator.upper()).parse()
 
 

@@ -170,7 +170,7 @@ def search(
     """
     text = text.strip()
     try:
-        query_language.check_length(text)
+        query_language.check_text(text)
     except query_language.QuerySyntaxError as error:
         raise SearchError(str(error)) from None
     filters = filters or Filters()

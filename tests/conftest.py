@@ -57,7 +57,7 @@ def start_worker(name: str, **environment: str) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute
     while not app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5):
         if worker.poll() is not None or time.monotonic() > deadline:
             worker.kill()

@@ -145,14 +145,13 @@ def test_keyboard_reaches_the_search_box_with_a_visible_focus(page: object, impo
 
 def test_phone_layout(browser: object, live_server: object, imported: dict[str, Patent]) -> None:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True)  # type: ignore[attr-defined]
-    page = context.new_page()
-    for path, name in (
-        ("/", "phone-home"),
-        ("/patents/ATP-00000001/", "phone-patent"),
-        ("/search/?q=truck", "phone-results"),
-    ):
-        page.goto(path)
+    truck = imported["US11147202B2"].get_absolute_url()
+    for path, name in (("/", "phone-home"), (truck, "phone-patent"), ("/search/?q=truck", "phone-results")):
+        # A fresh tab per page: a full-page screenshot resizes the emulated screen while it captures.
+        page = context.new_page()
+        assert page.goto(path).status == 200
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} scrolls sideways on a phone ({width}px)"
         screenshot(page, name)
+        page.close()
     context.close()

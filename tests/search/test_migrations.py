@@ -28,7 +28,12 @@ def test_publication_triggers_exist() -> None:
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'search_patent'::regclass AND NOT tgisinternal ORDER BY 1"
         )
         triggers = [name for (name,) in cursor.fetchall()]
-    assert triggers == ["search_patent_immutable", "search_patent_require_tombstone", "search_patent_stamp"]
+    assert triggers == [
+        "search_patent_collect_terms",
+        "search_patent_immutable",
+        "search_patent_require_tombstone",
+        "search_patent_stamp",
+    ]
 
 
 def test_models_and_migrations_agree() -> None:

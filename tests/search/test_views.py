@@ -60,21 +60,21 @@ def test_withdrawn_patent_answers_410_with_its_tombstone(client: Client, importe
 
 def test_search_finds_an_imported_patent_from_words_of_its_claims(client: Client, imported: dict[str, Patent]) -> None:
     # Words of claim 20 of US11147203B2 only: "frame mover mechanism".
-    response = client.get("/search/", {"q": "frame mover mechanism"})
+    response = client.get("/search/", {"q": "frame mover mechanism", "mode": "fulltext"})
 
     assert response.status_code == 200
-    found = [patent.source_id for patent in response.context["page"]]
+    found = [hit.patent.source_id for hit in response.context["results"].hits]
     assert found == ["US11147203B2"]
 
 
 def test_search_ranks_title_matches_first(client: Client, imported: dict[str, Patent]) -> None:
     # "endoscope" is in the title of US11213186; the other documents don't mention it.
-    response = client.get("/search/", {"q": "endoscope"})
-    assert [patent.source_id for patent in response.context["page"]] == ["US11213186"]
+    response = client.get("/search/", {"q": "endoscope", "mode": "fulltext"})
+    assert [hit.patent.source_id for hit in response.context["results"].hits] == ["US11213186"]
     assert "<mark>" in response.content.decode()
 
 
 def test_search_with_no_match_says_so(client: Client, imported: dict[str, Patent]) -> None:
-    response = client.get("/search/", {"q": "xylophone"})
+    response = client.get("/search/", {"q": "xylophone", "mode": "fulltext"})
     assert response.status_code == 200
     assert "No documents match" in response.content.decode()
