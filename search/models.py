@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import (
-    SearchHeadline,
     SearchQuery,
-    SearchRank,
     SearchVector,
     SearchVectorCombinable,
     SearchVectorField,
 )
 from django.db import models, transaction
 from django.db.models import F, Func, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Now
 from django.urls import reverse
 from pgvector.django import CosineDistance, HnswIndex, VectorField
@@ -63,25 +62,12 @@ class Origin(models.TextChoices):
 
 
 class PatentQuerySet(models.QuerySet["Patent"]):
-    def search(self, query: str) -> PatentQuerySet:
-        """Plain full-text search ("websearch" syntax), best match first."""
-        search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-        return (
-            self.filter(search_vector=search_query)
-            .annotate(
-                rank=SearchRank(F("search_vector"), search_query, normalization=1),
-                snippet=SearchHeadline(
-                    "abstract",
-                    search_query,
-                    config=SEARCH_CONFIG,
-                    max_words=40,
-                    min_words=15,
-                    start_sel="<mark>",
-                    stop_sel="</mark>",
-                ),
-            )
-            .order_by("-rank", "id")
-        )
+    def matching(self, tsquery: str, condition: str = "", parameters: Sequence[str] = ()) -> PatentQuerySet:
+        """Documents matching a compiled query (search/query.py): the GIN index finds them, `condition` re-checks."""
+        matches = self.filter(search_vector=SearchQuery(tsquery, search_type="raw", config=SEARCH_CONFIG))
+        if condition:
+            matches = matches.filter(RawSQL(condition, list(parameters), output_field=models.BooleanField()))
+        return matches
 
     def semantic(self, vector: Sequence[float]) -> PatentQuerySet:
         """Nearest documents first (cosine distance, HNSW index)."""

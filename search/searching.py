@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
 from django.db.models import BooleanField, Min, QuerySet
 from django.db.models.expressions import RawSQL
@@ -288,12 +287,7 @@ def _expand(pattern: str) -> list[str]:
 
 
 def _matching(compiled: query_language.CompiledQuery, filters: Filters) -> QuerySet[Patent]:
-    patents = filters.apply(Patent.objects.all()).filter(
-        search_vector=SearchQuery(compiled.tsquery, search_type="raw", config=SEARCH_CONFIG)
-    )
-    if compiled.condition:
-        patents = patents.filter(RawSQL(compiled.condition, compiled.parameters, output_field=BooleanField()))
-    return patents
+    return filters.apply(Patent.objects.all()).matching(compiled.tsquery, compiled.condition, compiled.parameters)
 
 
 def fulltext_ranking(
