@@ -17,6 +17,7 @@ import numpy as np
 import psycopg
 from django.core.management import call_command
 from django.db import connection, connections
+from pgvector.django import CosineDistance
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
@@ -227,8 +228,6 @@ def exact_neighbours(vector: np.ndarray, filters: Filters, k: int = 10) -> list[
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         cursor.execute("SET LOCAL enable_indexscan = off")
-        from pgvector.django import CosineDistance
-
         ids = list(
             patents.annotate(distance=CosineDistance("embedding", vector))
             .order_by("distance", "id")

@@ -23,6 +23,7 @@ from search.forms import SearchForm
 from search.models import Patent, Tombstone, parse_public_id
 
 YEAR = 365 * 24 * 3600
+IMMUTABLE = ("txt", "json", "pdf")  # copies of the published text; citations carry today's date
 DAY = 24 * 3600
 DOWNLOADS = {
     "txt": "text/plain; charset=utf-8",
@@ -82,13 +83,20 @@ def patent(request: HttpRequest, public_id: str) -> HttpResponse:
     return response
 
 
+def _download_etag(request: HttpRequest, public_id: str, extension: str) -> str | None:
+    """The published text never changes, so its hash validates the text, JSON and PDF copies."""
+    number = parse_public_id(public_id)
+    if extension not in IMMUTABLE or number is None:
+        return None
+    return Patent.objects.filter(pk=number).values_list("sha256", flat=True).first()
+
+
 @require_GET
+@condition(etag_func=_download_etag)
 def download(request: HttpRequest, public_id: str, extension: str) -> HttpResponse:
     document = _find(public_id)
     if isinstance(document, Tombstone):
         return HttpResponse(f"{document.public_id} was withdrawn: {document.reason}\n", status=410)
-    if request.headers.get("If-None-Match") == f'"{document.sha256}"' and extension in ("txt", "json", "pdf"):
-        return HttpResponse(status=304)
     url = request.build_absolute_uri(document.get_absolute_url())
     if extension == "txt":
         body: bytes | str = document.text
@@ -102,9 +110,7 @@ def download(request: HttpRequest, public_id: str, extension: str) -> HttpRespon
         body = citations.ris([(document, url)], _today())
     response = HttpResponse(body, content_type=DOWNLOADS[extension])
     response["Content-Disposition"] = f'inline; filename="{document.public_id}.{extension}"'
-    if extension in ("txt", "json", "pdf"):
-        # The published text never changes: its hash is a perfect validator.
-        response["ETag"] = f'"{document.sha256}"'
+    if extension in IMMUTABLE:
         patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
     return response
 
