@@ -135,6 +135,15 @@ class Patent(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # The first tier of ranking when a query matches too many documents to rank them all: title and
+    # abstract, kept in the row (small, unlike the TOASTed whole-text vector), with the same weights
+    # and positions as the start of search_vector.
+    title_abstract_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("abstract", weight="B", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
     # Not indexed: they only re-check the candidates the main vector's index found.
     sentence_vector = models.GeneratedField(
         expression=StructureVector(by_sentence=True), output_field=SearchVectorField(), db_persist=True
@@ -149,6 +158,7 @@ class Patent(models.Model):
         ordering = ["-id"]
         indexes = [
             GinIndex(fields=["search_vector"], name="patent_search_vector_gin"),
+            GinIndex(fields=["title_abstract_vector"], name="patent_title_abstract_gin"),
             HnswIndex(
                 name="patent_embedding_hnsw",
                 fields=["embedding"],

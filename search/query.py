@@ -445,14 +445,24 @@ class CompiledQuery:
 
     `tsquery` (text for `to_tsquery('english', ...)`) finds the candidates
     through the GIN index and ranks them. It is exact unless `condition` is
-    set: then that SQL re-checks each candidate. `matches_nothing` is set when
-    a truncated word matched no word of the corpus and so the query can't.
+    set: then that SQL re-checks each candidate. `words` is the same query
+    without positions or field weights, which the index answers without
+    reading any document; every match of `tsquery` matches it.
+    `matches_nothing` is set when a truncated word matched no word of the
+    corpus and so the query can't.
     """
 
     tsquery: str
     condition: str = ""
     parameters: list[str] = field(default_factory=list)
     matches_nothing: bool = False
+    words: str = ""
+    monotone: bool = True  # no exclusions: a match in part of a document is a match of the whole
+
+    @property
+    def reads_documents(self) -> bool:
+        """Whether deciding a match needs each candidate's positions (phrases, proximity, fields)."""
+        return bool(self.condition) or self.words != self.tsquery
 
 
 def compile_query(node: Node, expand: Expand) -> CompiledQuery:
@@ -464,10 +474,16 @@ def compile_query(node: Node, expand: Expand) -> CompiledQuery:
     if candidates is NOTHING:
         return CompiledQuery(tsquery="", matches_nothing=True)
     assert isinstance(candidates, str)
+    words = compiler.unpositioned(node)
+    if words is NOTHING:
+        return CompiledQuery(tsquery="", matches_nothing=True)
+    words = words if isinstance(words, str) else candidates
     if not _structural(node):
-        return CompiledQuery(tsquery=candidates)
+        return CompiledQuery(tsquery=candidates, words=words, monotone=_monotone(node))
     sql, parameters = compiler.condition(node)
-    return CompiledQuery(tsquery=candidates, condition=sql, parameters=parameters)
+    return CompiledQuery(
+        tsquery=candidates, condition=sql, parameters=parameters, words=words, monotone=_monotone(node)
+    )
 
 
 def _positive(node: Node) -> bool:
@@ -494,6 +510,32 @@ def _structural(node: Node) -> bool:
     if isinstance(node, Xor):
         return _structural(node.left) or _structural(node.right)
     return False
+
+
+def _monotone(node: Node) -> bool:
+    """Whether the node excludes nothing (no NOT, XOR or NOT ADJ...)."""
+    if isinstance(node, Not | Xor):
+        return False
+    if isinstance(node, Proximity):
+        return not node.negated and _monotone(node.left) and _monotone(node.right)
+    if isinstance(node, And | Or):
+        return all(_monotone(operand) for operand in node.operands)
+    return True
+
+
+def _positionless(node: Node) -> bool:
+    """Whether the node's tsquery has no phrase operators and no field weights."""
+    if isinstance(node, Term):
+        return not node.weights
+    if isinstance(node, Phrase):
+        return len(node.words) == 1 and not node.weights and _positionless(node.words[0])
+    if isinstance(node, Proximity):
+        return False
+    if isinstance(node, Not):
+        return _positionless(node.operand)
+    if isinstance(node, And | Or):
+        return all(_positionless(operand) for operand in node.operands)
+    return _positionless(node.left) and _positionless(node.right)
 
 
 def _join(parts: list[str], operator: str) -> str:
@@ -579,6 +621,24 @@ class _Compiler:
             return _and([self.relaxed(operand) for operand in node.operands])
         operands = node.operands if isinstance(node, Or) else (node.left, node.right)  # type: ignore[union-attr]
         return _or([self.relaxed(operand) for operand in operands])
+
+    def unpositioned(self, node: Node) -> Compiled:
+        """A tsquery with no positions or weights that every match satisfies (phrases read as AND)."""
+        if _positionless(node):
+            return self.exact(node)
+        if isinstance(node, Phrase):
+            return _and([self.term(replace(word, weights="")) for word in node.words])
+        if isinstance(node, Term):
+            return self.term(replace(node, weights=""))
+        if isinstance(node, Proximity):
+            left = self.unpositioned(node.left)
+            return left if node.negated else _and([left, self.unpositioned(node.right)])
+        if isinstance(node, Not):
+            return None  # "not in this phrase" rules nothing out by its words alone
+        if isinstance(node, And):
+            return _and([self.unpositioned(operand) for operand in node.operands])
+        operands = node.operands if isinstance(node, Or) else (node.left, node.right)  # type: ignore[union-attr]
+        return _or([self.unpositioned(operand) for operand in operands])
 
     def condition(self, node: Node) -> tuple[str, list[str]]:
         """SQL that re-checks a candidate exactly, with its parameters."""

@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import BooleanField, Min, QuerySet
 from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
@@ -46,6 +47,8 @@ Sort = Literal["relevance", "date"]
 MODES: tuple[Mode, ...] = ("fulltext", "semantic", "hybrid")
 
 RANK_CANDIDATES = 2_000
+CHECK_CANDIDATES = 5_000  # documents read to find a phrase or proximity match among those with its words
+SEQUENTIAL_SHARE = 0.3  # a word this share of documents has is found faster by reading the table
 MAX_RESULTS = 1_000  # the deepest result a page may show, and the most an export holds
 MAX_PAGE = 100
 HNSW_EF_SEARCH = 200  # recall@10 0.92 at 100, 0.98 at 200, 0.99 at 400 on the 1M synthetic corpus
@@ -293,24 +296,108 @@ def _matching(compiled: query_language.CompiledQuery, filters: Filters) -> Query
 def fulltext_ranking(
     compiled: query_language.CompiledQuery, filters: Filters
 ) -> tuple[list[tuple[int, float]], int, bool]:
-    """(id, rank) best first over at most RANK_CANDIDATES candidates; the total; whether it is exact."""
+    """(id, rank) best first; the total; whether it is exact.
+
+    When the planner expects at most RANK_CANDIDATES matches, every match is
+    ranked on its whole text. More than that can't be ranked in time, so
+    ranking goes in tiers, as search engines' tiered indexes do: first the
+    documents that match in their title and abstract (their small vector
+    lives in the table row), ranked there; then, if those are too few, the
+    rest, ranked on their whole text. Either way at most RANK_CANDIDATES
+    documents are ranked, and the total is estimated.
+    """
     if compiled.matches_nothing:
         return [], 0, True
-    candidates = _matching(compiled, filters).values("id", "search_vector")[:RANK_CANDIDATES]
-    sql, parameters = candidates.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with_words = filters.apply(Patent.objects.all()).matching(compiled.words).order_by()
+    estimate = _estimated_rows(with_words)
+    if estimate <= RANK_CANDIDATES:
+        ranked, complete = _ranked_tier(compiled, with_words, "search_vector", estimate, RANK_CANDIDATES)
+        if complete:
+            return ranked, len(ranked), True
+        return ranked, max(estimate, RANK_CANDIDATES + 1), False
+    in_front = filters.apply(Patent.objects.all()).filter(
+        RawSQL(
+            "title_abstract_vector @@ to_tsquery(%s::regconfig, %s)",
+            [SEARCH_CONFIG, compiled.tsquery],
+            output_field=BooleanField(),
+        )
+    )
+    front, front_complete = _ranked_tier(
+        compiled, in_front.order_by(), "title_abstract_vector", _estimated_rows(in_front), RANK_CANDIDATES
+    )
+    if not front_complete or len(front) == RANK_CANDIDATES:
+        return front, max(estimate, RANK_CANDIDATES + 1), False
+    rest, rest_complete = _ranked_tier(
+        compiled,
+        with_words.exclude(pk__in=[patent_id for patent_id, _ in front]) if front else with_words,
+        "search_vector",
+        estimate,
+        RANK_CANDIDATES - len(front),
+    )
+    ranked = front + rest
+    if rest_complete:
+        return ranked, len(ranked), True
+    return ranked, max(estimate, RANK_CANDIDATES + 1), False
+
+
+def _ranked_tier(
+    compiled: query_language.CompiledQuery,
+    candidates: QuerySet[Patent],
+    vector: str,
+    estimate: int,
+    limit: int,
+) -> tuple[list[tuple[int, float]], bool]:
+    """Up to `limit` matches among `candidates`, ranked on `vector`; whether they are all the matches.
+
+    Candidates come from the GIN indexes; those that need positions
+    (phrases, proximity, fields, exclusions) are checked on the whole text,
+    reading at most CHECK_CANDIDATES of them.
+    """
+    whole_text = vector == "search_vector"
+    # A match in the title and abstract is a match unless the query excludes something.
+    check_whole = compiled.reads_documents if whole_text else not compiled.monotone
+    checks = [
+        "search_vector @@ to_tsquery(%s::regconfig, %s)" if check_whole else "",
+        compiled.condition,
+    ]
+    check_parameters = ([SEARCH_CONFIG, compiled.tsquery] if check_whole else []) + compiled.parameters
+    bound = CHECK_CANDIDATES if any(checks) else limit
+    columns = ["id", vector]
+    if check_whole and not whole_text:
+        columns.append("search_vector")
+    if compiled.condition:
+        columns += ["sentence_vector", "paragraph_vector"]
+    scanned_sql, scanned_parameters = candidates.values(*columns)[:bound].query.sql_with_params()
+    check = " AND ".join(filter(None, checks)) or "TRUE"
+    with transaction.atomic(), connection.cursor() as cursor:
+        _prefer_index(cursor, estimate)
         cursor.execute(
             f"""
-            SELECT id, ts_rank(search_vector, to_tsquery(%s::regconfig, %s), 1) AS rank
-            FROM ({sql}) AS candidates
-            ORDER BY rank DESC, id DESC
+            WITH scanned AS MATERIALIZED ({scanned_sql})
+            SELECT id, ts_rank({vector}, to_tsquery(%s::regconfig, %s), 1)
+            FROM (SELECT * FROM scanned WHERE {check} LIMIT %s) AS matching
+            UNION ALL SELECT NULL, count(*) FROM scanned
             """,
-            [SEARCH_CONFIG, compiled.tsquery, *parameters],
+            [*scanned_parameters, SEARCH_CONFIG, compiled.tsquery, *check_parameters, limit],
         )
-        ranked = [(row[0], float(row[1])) for row in cursor.fetchall()]
-    if len(ranked) < RANK_CANDIDATES:
-        return ranked, len(ranked), True
-    return ranked, max(_estimated_rows(_matching(compiled, filters)), RANK_CANDIDATES + 1), False
+        rows = cursor.fetchall()
+    scanned = int(rows.pop()[1])
+    ranked = sorted(((row[0], float(row[1])) for row in rows), key=lambda item: (-item[1], -item[0]))
+    return ranked, scanned < bound and len(ranked) < limit
+
+
+def _prefer_index(cursor: CursorWrapper, estimate: int) -> None:
+    """Read the GIN index unless most documents match.
+
+    The planner doesn't count reading each vector out of TOAST into a
+    sequential scan's cost, so it scans the table for words a few percent of
+    documents have. It is right for words nearly every document has: then the
+    first rows match and building the index's bitmap would cost more.
+    """
+    documents = lexeme_frequencies().documents
+    cursor.execute("SET LOCAL work_mem = '32MB'")  # an exact bitmap: a lossy one re-reads vectors
+    if documents and estimate < SEQUENTIAL_SHARE * documents:
+        cursor.execute("SET LOCAL enable_seqscan = off")
 
 
 def _estimated_rows(patents: QuerySet[Patent]) -> int:
@@ -413,7 +500,7 @@ def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -
     candidates = filters.apply(Patent.objects.all()).filter(
         RawSQL("search_vector @@ %s::tsquery", [" | ".join(map(_tsquery_lexeme, chosen))], output_field=BooleanField())
     )
-    sql, parameters = candidates.values("id", "search_vector").query.sql_with_params()
+    sql, parameters = candidates.order_by().values("id", "search_vector").query.sql_with_params()
     scored = rarest[:KEYWORD_SCORED_WORDS]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -60,6 +60,27 @@ def test_queries_compile_to_tsquery(query: str, tsquery: str) -> None:
     assert (result.tsquery, result.condition) == (tsquery, "")
 
 
+@pytest.mark.parametrize(
+    ("query", "words", "reads_documents"),
+    [
+        ("battery NOT lithium", "('battery' & !('lithium'))", False),
+        ("inflat$2 OR cell", "(('inflate' | 'inflated') | 'cell')", False),
+        ('"light emitting diode"', "('light' & 'emitting' & 'diode')", True),
+        ("lens NEAR2 mount", "('lens' & 'mount')", True),
+        ("ti:battery", "'battery'", True),
+        ('clm:"lens mount" OR pin', "(('lens' & 'mount') | 'pin')", True),
+        # Not being in a phrase rules nothing out by the words alone; not having a word does.
+        ('lens NOT "lens cap"', "'lens'", True),
+        ("lens NOT ADJ mount", "'lens'", True),
+        ("lens WITH mount", "('lens' & 'mount')", True),
+        ("a XOR b ADJ c", "('a' | ('b' & 'c'))", True),
+    ],
+)
+def test_the_index_finds_candidates_by_words_alone(query: str, words: str, reads_documents: bool) -> None:
+    result = compiled(query)
+    assert (result.words, result.reads_documents) == (words, reads_documents)
+
+
 def test_default_operator_can_be_or_as_in_patent_public_search() -> None:
     assert compiled("a b AND c", default_operator="OR").tsquery == "('a' | ('b' & 'c'))"
     # `-word` still excludes.

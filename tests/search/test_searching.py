@@ -81,59 +81,80 @@ def found(query: str, **options: object) -> list[str]:
     return [hit.patent.source_id for hit in results.hits]
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        # Boolean operators; the title (weight A) outranks the abstract.
-        ("lens", ["US1", "US2"]),
-        ("lens AND telescope", ["US2"]),
-        ("lens mount", ["US1", "US2"]),
-        ("boat OR jacket", ["US3", "US4"]),
-        ("mount NOT telescope", ["US1"]),
-        ("mount -telescope", ["US1"]),
-        ("lens XOR telescope", ["US1"]),
-        ("(boat OR telescope) AND NOT tube", ["US3"]),
-        # Phrases; a hyphenated word is a phrase and finds the unhyphenated form too.
-        ('"bayonet mount"', ["US1"]),
-        ('"mount bayonet"', []),
-        ("light-emitting", ["US5"]),
-        ('"diode that is light emitting"', ["US5"]),
-        # Truncation.
-        ("inflat$", ["US3"]),
-        ("inflat$2", ["US3"]),
-        ("inflat$1", []),
-        ("wom?n", ["US4"]),
-        ("charg$ ADJ3 lithium", ["US5"]),
-        ("charg$ ADJ2 lithium", []),
-        # Word proximity: ADJ is ordered, NEAR is not.
-        ("lens ADJ mount", ["US1"]),
-        ("mount ADJ lens", []),
-        ("mount NEAR lens", ["US1"]),
-        ("pin ADJ2 locks", ["US1"]),
-        ("pin ADJ2 mount", []),
-        ("pin ADJ3 mount", ["US1"]),
-        ("lens NOT ADJ mount", ["US2"]),
-        # Sentences and paragraphs.
-        ("lens WITH mount", ["US1"]),
-        ("telescope WITH lens", []),
-        ("telescope WITH2 lens", ["US2"]),
-        ("telescope SAME lens", ["US2"]),
-        ("tube SAME lens", ["US2"]),
-        ("lens NOT WITH mount", ["US2"]),
-        ("mount NOT SAME pin", ["US2"]),
-        ('"bayonet mount" WITH camera', ["US1"]),
-        # Fields.
-        ("ti:lens", ["US1"]),
-        ("lens.ab.", ["US1", "US2"]),
-        ("clm:lens", ["US1"]),
-        ("(telescope OR camera).ti.", ["US2", "US1"]),  # equal matches: the shorter document first
-        ("ti:mount AND clm:tube", ["US2"]),
-    ],
-)
+OPERATOR_CASES = [
+    # Boolean operators; the title (weight A) outranks the abstract.
+    ("lens", ["US1", "US2"]),
+    ("lens AND telescope", ["US2"]),
+    ("lens mount", ["US1", "US2"]),
+    ("boat OR jacket", ["US3", "US4"]),
+    ("mount NOT telescope", ["US1"]),
+    ("mount -telescope", ["US1"]),
+    ("lens XOR telescope", ["US1"]),
+    ("(boat OR telescope) AND NOT tube", ["US3"]),
+    # Phrases; a hyphenated word is a phrase and finds the unhyphenated form too.
+    ('"bayonet mount"', ["US1"]),
+    ('"mount bayonet"', []),
+    ("light-emitting", ["US5"]),
+    ('"diode that is light emitting"', ["US5"]),
+    # Truncation.
+    ("inflat$", ["US3"]),
+    ("inflat$2", ["US3"]),
+    ("inflat$1", []),
+    ("wom?n", ["US4"]),
+    ("charg$ ADJ3 lithium", ["US5"]),
+    ("charg$ ADJ2 lithium", []),
+    # Word proximity: ADJ is ordered, NEAR is not.
+    ("lens ADJ mount", ["US1"]),
+    ("mount ADJ lens", []),
+    ("mount NEAR lens", ["US1"]),
+    ("pin ADJ2 locks", ["US1"]),
+    ("pin ADJ2 mount", []),
+    ("pin ADJ3 mount", ["US1"]),
+    ("lens NOT ADJ mount", ["US2"]),
+    # Sentences and paragraphs.
+    ("lens WITH mount", ["US1"]),
+    ("telescope WITH lens", []),
+    ("telescope WITH2 lens", ["US2"]),
+    ("telescope SAME lens", ["US2"]),
+    ("tube SAME lens", ["US2"]),
+    ("lens NOT WITH mount", ["US2"]),
+    ("mount NOT SAME pin", ["US2"]),
+    ('"bayonet mount" WITH camera', ["US1"]),
+    # Fields.
+    ("ti:lens", ["US1"]),
+    ("lens.ab.", ["US1", "US2"]),
+    ("clm:lens", ["US1"]),
+    ("(telescope OR camera).ti.", ["US2", "US1"]),  # equal matches: the shorter document first
+    ("ti:mount AND clm:tube", ["US2"]),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), OPERATOR_CASES)
 def test_operators_find_exactly_the_right_documents_in_rank_order(
     corpus: dict[str, Patent], query: str, expected: list[str]
 ) -> None:
     assert found(query) == expected
+
+
+@pytest.fixture
+def many_expected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner expects more matches than are ranked, as for a common word in a big collection."""
+    monkeypatch.setattr(searching, "_estimated_rows", lambda patents: 10 * searching.RANK_CANDIDATES)
+
+
+@pytest.mark.parametrize(("query", "expected"), OPERATOR_CASES)
+def test_ranking_in_tiers_finds_the_same_documents(
+    corpus: dict[str, Patent], many_expected: None, query: str, expected: list[str]
+) -> None:
+    results = search(query, mode="fulltext")
+    assert sorted(hit.patent.source_id for hit in results.hits) == sorted(expected)
+    assert (results.total, results.total_is_exact) == (len(expected), True)
+
+
+def test_when_many_match_title_and_abstract_matches_rank_first(corpus: dict[str, Patent], many_expected: None) -> None:
+    # "comprising" is in every claim; only the two mounts have a word in their title or abstract, and
+    # they rank on those alone: US1's abstract says "mount" twice. (On whole texts US2's claim puts it first.)
+    assert found("mount OR comprising") == ["US1", "US2", "US4", "US3", "US5"]
 
 
 def test_filters_narrow_by_date_origin_and_classification(corpus: dict[str, Patent]) -> None:
