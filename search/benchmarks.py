@@ -26,7 +26,7 @@ from search.models import Patent
 from search.searching import Filters
 
 # Indexes built after the load, as a bulk load into indexed tables is several times slower.
-BULK_INDEXES = ("patent_search_vector_gin", "patent_embedding_hnsw")
+BULK_INDEXES = ("patent_search_vector_gin", "patent_title_abstract_gin", "patent_embedding_hnsw")
 COPY_COLUMNS = (
     "title, abstract, claims, text, origin, source_id, source_date, cpc, ipc, "
     "model_name, model_revision, prompt_mode, decoding, quality_flags, embedding"

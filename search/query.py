@@ -460,9 +460,14 @@ class CompiledQuery:
     monotone: bool = True  # no exclusions: a match in part of a document is a match of the whole
 
     @property
+    def uses_positions(self) -> bool:
+        """Whether the tsquery needs word positions or field weights (phrases, ADJ, NEAR, fields)."""
+        return self.words != self.tsquery
+
+    @property
     def reads_documents(self) -> bool:
-        """Whether deciding a match needs each candidate's positions (phrases, proximity, fields)."""
-        return bool(self.condition) or self.words != self.tsquery
+        """Whether deciding a match needs more than the index: positions, or sentences and paragraphs."""
+        return bool(self.condition) or self.uses_positions
 
 
 def compile_query(node: Node, expand: Expand) -> CompiledQuery:

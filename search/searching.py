@@ -48,7 +48,11 @@ MODES: tuple[Mode, ...] = ("fulltext", "semantic", "hybrid")
 
 RANK_CANDIDATES = 2_000
 CHECK_CANDIDATES = 5_000  # documents read to find a phrase or proximity match among those with its words
-SEQUENTIAL_SHARE = 0.3  # a word this share of documents has is found faster by reading the table
+TIER_CANDIDATES = 1_000  # documents ranked in tiers when more than RANK_CANDIDATES match (MAX_RESULTS)
+# Words this share of documents has are found faster by reading the table than through the index:
+# checking each row costs a TOAST read of the whole-text vector, little for the in-row one.
+SEQUENTIAL_SHARE = 0.3
+SEQUENTIAL_SHARE_IN_ROW = 0.1
 MAX_RESULTS = 1_000  # the deepest result a page may show, and the most an export holds
 MAX_PAGE = 100
 HNSW_EF_SEARCH = 200  # recall@10 0.92 at 100, 0.98 at 200, 0.99 at 400 on the 1M synthetic corpus
@@ -59,8 +63,9 @@ FUSION_DEPTH = 100
 # semantic near-misses outrank exact lexical hits; the README has the numbers.
 RRF_K = 10
 SEMANTIC_WEIGHT = 0.3
-KEYWORD_CANDIDATES = 20_000  # documents the candidate words are expected to match
-KEYWORD_SCORED_WORDS = 32
+KEYWORD_CANDIDATES = 1_000  # documents the candidate words are expected to match
+KEYWORD_RESCORED = 200
+KEYWORD_SCORED_WORDS = 12  # the rarest; more changed no ranking in bench_relevance
 FREQUENCIES_TTL = 300.0
 MAX_TEXT_LENGTH = 200_000
 
@@ -203,8 +208,8 @@ def search(
     results = _page(mode, ranked, marked(compiled.tsquery), offset, limit, total, exact, sort)
     if not exact:
         results.notes.append(
-            f"More than {RANK_CANDIDATES:,} documents match: the best of the first {RANK_CANDIDATES:,} "
-            "found are shown. Add terms or filters to narrow the search."
+            f"More than {RANK_CANDIDATES:,} documents match, too many to rank them all: up to {TIER_CANDIDATES:,} "
+            "are ranked, those that match in the title or abstract first. Add terms or filters to narrow the search."
         )
     return results
 
@@ -308,69 +313,72 @@ def fulltext_ranking(
     """
     if compiled.matches_nothing:
         return [], 0, True
-    with_words = filters.apply(Patent.objects.all()).matching(compiled.words).order_by()
-    estimate = _estimated_rows(with_words)
+    documents = filters.apply(Patent.objects.all()).order_by()
+    estimate = _estimated_rows(_with_words(documents, "search_vector", compiled))
     if estimate <= RANK_CANDIDATES:
-        ranked, complete = _ranked_tier(compiled, with_words, "search_vector", estimate, RANK_CANDIDATES)
+        ranked, complete = _ranked_tier(compiled, documents, "search_vector", RANK_CANDIDATES, estimate=estimate)
         if complete:
             return ranked, len(ranked), True
         return ranked, max(estimate, RANK_CANDIDATES + 1), False
-    in_front = filters.apply(Patent.objects.all()).filter(
-        RawSQL(
-            "title_abstract_vector @@ to_tsquery(%s::regconfig, %s)",
-            [SEARCH_CONFIG, compiled.tsquery],
-            output_field=BooleanField(),
+    front, complete = _ranked_tier(compiled, documents, "title_abstract_vector", TIER_CANDIDATES, TIER_CANDIDATES)
+    rest: list[tuple[int, float]] = []
+    if complete:  # every title-and-abstract match is in, and there is room for more
+        rest, complete = _ranked_tier(
+            compiled,
+            documents.exclude(pk__in=[patent_id for patent_id, _ in front]),
+            "search_vector",
+            TIER_CANDIDATES - len(front),
+            TIER_CANDIDATES,
+            estimate=estimate,
         )
-    )
-    front, front_complete = _ranked_tier(
-        compiled, in_front.order_by(), "title_abstract_vector", _estimated_rows(in_front), RANK_CANDIDATES
-    )
-    if not front_complete or len(front) == RANK_CANDIDATES:
-        return front, max(estimate, RANK_CANDIDATES + 1), False
-    rest, rest_complete = _ranked_tier(
-        compiled,
-        with_words.exclude(pk__in=[patent_id for patent_id, _ in front]) if front else with_words,
-        "search_vector",
-        estimate,
-        RANK_CANDIDATES - len(front),
-    )
     ranked = front + rest
-    if rest_complete:
+    if complete:
         return ranked, len(ranked), True
     return ranked, max(estimate, RANK_CANDIDATES + 1), False
 
 
+def _with_words(documents: QuerySet[Patent], vector: str, compiled: query_language.CompiledQuery) -> QuerySet[Patent]:
+    """The documents whose `vector` has the query's words: its GIN index answers without reading them."""
+    return documents.filter(
+        RawSQL(f"{vector} @@ to_tsquery(%s::regconfig, %s)", [SEARCH_CONFIG, compiled.words], BooleanField())
+    )
+
+
 def _ranked_tier(
     compiled: query_language.CompiledQuery,
-    candidates: QuerySet[Patent],
+    documents: QuerySet[Patent],
     vector: str,
-    estimate: int,
     limit: int,
+    reads: int = CHECK_CANDIDATES,
+    *,
+    estimate: int | None = None,
 ) -> tuple[list[tuple[int, float]], bool]:
-    """Up to `limit` matches among `candidates`, ranked on `vector`; whether they are all the matches.
+    """Up to `limit` of `documents` that match in `vector`, ranked on it; whether they are all the matches.
 
-    Candidates come from the GIN indexes; those that need positions
-    (phrases, proximity, fields, exclusions) are checked on the whole text,
-    reading at most CHECK_CANDIDATES of them.
+    The GIN index finds the documents with the words. When matching needs
+    more (positions, fields, exclusions, sentences), at most `reads` of them
+    are read and checked.
     """
     whole_text = vector == "search_vector"
-    # A match in the title and abstract is a match unless the query excludes something.
-    check_whole = compiled.reads_documents if whole_text else not compiled.monotone
-    checks = [
-        "search_vector @@ to_tsquery(%s::regconfig, %s)" if check_whole else "",
-        compiled.condition,
-    ]
-    check_parameters = ([SEARCH_CONFIG, compiled.tsquery] if check_whole else []) + compiled.parameters
-    bound = CHECK_CANDIDATES if any(checks) else limit
+    candidates = _with_words(documents, vector, compiled)
+    if estimate is None:
+        estimate = _estimated_rows(candidates)
     columns = ["id", vector]
-    if check_whole and not whole_text:
+    checks = []
+    if compiled.uses_positions:
+        checks.append((f"{vector} @@ to_tsquery(%s::regconfig, %s)", [SEARCH_CONFIG, compiled.tsquery]))
+    if not whole_text and not compiled.monotone:
+        # A match in the title and abstract is a match of the whole unless the query excludes something.
+        checks.append(("search_vector @@ to_tsquery(%s::regconfig, %s)", [SEARCH_CONFIG, compiled.tsquery]))
         columns.append("search_vector")
     if compiled.condition:
+        checks.append((compiled.condition, compiled.parameters))
         columns += ["sentence_vector", "paragraph_vector"]
+    bound = reads if checks else limit
     scanned_sql, scanned_parameters = candidates.values(*columns)[:bound].query.sql_with_params()
-    check = " AND ".join(filter(None, checks)) or "TRUE"
+    check = " AND ".join(sql for sql, _ in checks) or "TRUE"
     with transaction.atomic(), connection.cursor() as cursor:
-        _prefer_index(cursor, estimate)
+        _prefer_index(cursor, estimate, SEQUENTIAL_SHARE if whole_text else SEQUENTIAL_SHARE_IN_ROW)
         cursor.execute(
             f"""
             WITH scanned AS MATERIALIZED ({scanned_sql})
@@ -378,7 +386,13 @@ def _ranked_tier(
             FROM (SELECT * FROM scanned WHERE {check} LIMIT %s) AS matching
             UNION ALL SELECT NULL, count(*) FROM scanned
             """,
-            [*scanned_parameters, SEARCH_CONFIG, compiled.tsquery, *check_parameters, limit],
+            [
+                *scanned_parameters,
+                SEARCH_CONFIG,
+                compiled.tsquery,
+                *(parameter for _, parameters in checks for parameter in parameters),
+                limit,
+            ],
         )
         rows = cursor.fetchall()
     scanned = int(rows.pop()[1])
@@ -386,18 +400,21 @@ def _ranked_tier(
     return ranked, scanned < bound and len(ranked) < limit
 
 
-def _prefer_index(cursor: CursorWrapper, estimate: int) -> None:
-    """Read the GIN index unless most documents match.
+def _prefer_index(cursor: CursorWrapper, estimate: int, share: float = SEQUENTIAL_SHARE) -> None:
+    """Read the GIN index unless most documents match, for this transaction.
 
     The planner doesn't count reading each vector out of TOAST into a
     sequential scan's cost, so it scans the table for words a few percent of
     documents have. It is right for words nearly every document has: then the
-    first rows match and building the index's bitmap would cost more.
+    first rows match and building the index's bitmap would cost more. A
+    bitmap that fits in work_mem stays exact, so no vector is re-read.
     """
-    documents = lexeme_frequencies().documents
-    cursor.execute("SET LOCAL work_mem = '32MB'")  # an exact bitmap: a lossy one re-reads vectors
-    if documents and estimate < SEQUENTIAL_SHARE * documents:
-        cursor.execute("SET LOCAL enable_seqscan = off")
+    cursor.execute(
+        "SELECT set_config('work_mem', '32MB', true), set_config('enable_seqscan',"
+        " CASE WHEN %s < %s * (SELECT reltuples FROM pg_class WHERE oid = 'search_patent'::regclass)"
+        " THEN 'off' ELSE 'on' END, true)",
+        [estimate, share],
+    )
 
 
 def _estimated_rows(patents: QuerySet[Patent]) -> int:
@@ -483,7 +500,10 @@ def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -
     """Documents with the query's words, ranked by BM25 (search_bm25, migration 0009).
 
     Candidates are the documents with the rarest words (enough of them to
-    expect KEYWORD_CANDIDATES matches); common words still count in the score.
+    expect KEYWORD_CANDIDATES matches, at most RANK_CANDIDATES read). ts_rank,
+    one fast call per document, picks the KEYWORD_RESCORED with the most of
+    those words, and BM25 over the KEYWORD_SCORED_WORDS rarest words of the
+    query orders them.
     """
     lexemes = _lexemes(text)
     if not lexemes:
@@ -497,21 +517,32 @@ def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -
         expected += frequencies.fraction(lexeme) * frequencies.documents
         if expected >= KEYWORD_CANDIDATES:
             break
+    any_chosen = " | ".join(map(_tsquery_lexeme, chosen))
     candidates = filters.apply(Patent.objects.all()).filter(
-        RawSQL("search_vector @@ %s::tsquery", [" | ".join(map(_tsquery_lexeme, chosen))], output_field=BooleanField())
+        RawSQL("search_vector @@ %s::tsquery", [any_chosen], output_field=BooleanField())
     )
     sql, parameters = candidates.order_by().values("id", "search_vector").query.sql_with_params()
     scored = rarest[:KEYWORD_SCORED_WORDS]
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _prefer_index(cursor, round(expected))
+        # `|| ''` hands search_bm25 the vector read once, instead of once for each of its words.
         cursor.execute(
-            "SELECT id, search_bm25(search_vector, %s::tsquery[], %s::float8[], %s) AS score"
-            f" FROM ({sql} LIMIT %s) AS candidates ORDER BY score DESC, id DESC LIMIT %s",
+            f"""
+            SELECT id, search_bm25(search_vector || ''::tsvector, %s::tsquery[], %s::float8[], %s) AS score
+            FROM (
+                SELECT id, search_vector FROM ({sql} LIMIT %s) AS candidates
+                ORDER BY ts_rank(search_vector, %s::tsquery, 1) DESC, id DESC LIMIT %s
+            ) AS best
+            ORDER BY score DESC, id DESC LIMIT %s
+            """,
             [
                 [_tsquery_lexeme(lexeme) for lexeme in scored],
                 [frequencies.idf(lexeme) for lexeme in scored],
                 frequencies.average_length,
                 *parameters,
                 RANK_CANDIDATES,
+                any_chosen,
+                max(KEYWORD_RESCORED, depth),
                 depth,
             ],
         )
@@ -596,10 +627,12 @@ def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:
     patents = Patent.objects.filter(pk__in=ids).only(*LIST_FIELDS, "abstract")
     if tsquery:
         patents = patents.annotate(
+            # The claims are read and parsed only when the title and abstract don't match.
             headline=RawSQL(
-                "ts_headline(%s::regconfig, abstract || ' ' || search_claims_text(claims),"
+                "ts_headline(%s::regconfig, CASE WHEN title_abstract_vector @@ to_tsquery(%s::regconfig, %s)"
+                " THEN abstract ELSE abstract || ' ' || search_claims_text(claims) END,"
                 " to_tsquery(%s::regconfig, %s), %s)",
-                [SEARCH_CONFIG, SEARCH_CONFIG, tsquery, _HEADLINE_OPTIONS],
+                [SEARCH_CONFIG, SEARCH_CONFIG, tsquery, SEARCH_CONFIG, tsquery, _HEADLINE_OPTIONS],
             )
         )
     found = {patent.pk: patent for patent in patents}
