@@ -32,7 +32,7 @@ class Result(Schema):
     source_id: str | None = Field(description="Publication number of an imported real patent; null if generated.")
     title: str
     origin: str
-    score: float = Field(description="ts_rank (fulltext), cosine similarity (semantic) or RRF score (hybrid).")
+    score: float = Field(description="ts_rank (fulltext), cosine similarity (semantic) or fused score 0-1 (hybrid).")
     snippet: str = Field(description="HTML: escaped text with <mark> around the words that matched.")
     url: str
     published_at: str = Field(

@@ -7,7 +7,7 @@ import pytest
 from search import searching
 from search.documents import canonical_text
 from search.models import Origin, Patent
-from search.searching import Filters, SearchError, reciprocal_rank_fusion, search
+from search.searching import Filters, SearchError, convex_fusion, search
 
 pytestmark = pytest.mark.django_db
 
@@ -196,11 +196,17 @@ def test_too_many_matches_rank_a_bounded_set_and_say_so(
 
 
 def test_snippets_mark_the_matched_words_and_escape_the_text(corpus: dict[str, Patent]) -> None:
-    [hit] = search("jacket", mode="fulltext").hits
-    # ts_headline drops what looks like an HTML tag; the rest is escaped.
-    assert (
-        hit.snippet == "<mark>jacket</mark> for a woman with a hood &amp; a . A <mark>jacket</mark> comprising a hood"
-    )
+    # The abstract matches, so the snippet comes from it alone.
+    [hit] = search("jacket AND hood", mode="fulltext").hits
+    assert hit.snippet == "<mark>jacket</mark> for a woman with a <mark>hood</mark>"
+
+    # Only a claim has "valve": the snippet reaches into the claims.
+    [hit] = search("valve", mode="fulltext").hits
+    assert hit.snippet == "inflatable hull is inflated by a foot pump. A boat comprising an inflation <mark>valve</mark>"
+
+    # Only the title has "garment": the snippet is the abstract's start, escaped.
+    [hit] = search("garment", mode="fulltext").hits
+    assert hit.snippet == "A jacket for a woman with a hood &amp; a &lt;zip&gt;."
 
 
 def test_bad_requests_are_search_errors_with_a_message(corpus: dict[str, Patent]) -> None:
@@ -241,7 +247,11 @@ def test_hybrid_fuses_both_rankings(imported: dict[str, Patent]) -> None:
     assert results.hits[0].patent.source_id == "US11147202B2"
 
 
-def test_reciprocal_rank_fusion() -> None:
-    fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0)], [(2, 0.9), (3, 0.8)]], k=60)
-    assert [patent_id for patent_id, _ in fused] == [2, 1, 3]
-    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+def test_convex_fusion_scales_each_ranking_and_weighs_meaning_less() -> None:
+    text = [(1, 9.0), (2, 8.0), (4, 5.0)]  # scaled: 1, 0.75, 0
+    semantic = [(2, 0.9), (3, 0.8), (1, 0.5)]  # scaled: 1, 0.75, 0
+    fused = convex_fusion(text, semantic, semantic_weight=0.25)
+    assert fused == [(2, pytest.approx(0.8125)), (1, pytest.approx(0.75)), (3, pytest.approx(0.1875)), (4, 0.0)]
+    # A lexical lead stays when meaning weighs little; a single result scales to 1.
+    assert [patent_id for patent_id, _ in convex_fusion(text, semantic, semantic_weight=0.1)] == [1, 2, 3, 4]
+    assert convex_fusion([(7, 3.0)], []) == [(7, pytest.approx(0.85))]

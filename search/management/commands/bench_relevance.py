@@ -35,6 +35,7 @@ class Command(BaseCommand):
             "fulltext": evaluation.site_method("fulltext"),
             "semantic": evaluation.site_method("semantic"),
             "hybrid": evaluation.site_method("hybrid"),
+            "hybrid_rrf": evaluation.hybrid_by_rrf,
         }
         self.stderr.write(f"{len(items):,} queries over {len({item.target for item in items}):,} documents…")
         scores = evaluation.evaluate(items, methods)
