@@ -1,8 +1,11 @@
 """Search on tiny hand-made corpora, through the real database: every operator, filters, pages, snippets."""
 
 import datetime
+import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from search import searching
 from search.documents import canonical_text
@@ -202,7 +205,9 @@ def test_snippets_mark_the_matched_words_and_escape_the_text(corpus: dict[str, P
 
     # Only a claim has "valve": the snippet reaches into the claims.
     [hit] = search("valve", mode="fulltext").hits
-    assert hit.snippet == "inflatable hull is inflated by a foot pump. A boat comprising an inflation <mark>valve</mark>"
+    assert hit.snippet == (
+        "inflatable hull is inflated by a foot pump. A boat comprising an inflation <mark>valve</mark>"
+    )
 
     # Only the title has "garment": the snippet is the abstract's start, escaped.
     [hit] = search("garment", mode="fulltext").hits
@@ -240,6 +245,25 @@ def test_filtered_semantic_search_returns_every_document_that_passes(imported: d
     assert sorted(hit.patent.source_id for hit in results.hits) == sorted(
         patent.source_id for patent in imported.values() if patent.publication_date > datetime.date(2021, 1, 1)
     )
+
+
+@pytest.fixture
+def big_collection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Word statistics as of a big collection, where a plain query's rarest word is in thousands of documents."""
+    frequencies = searching.LexemeFrequencies({"mount": 0.5, "valv": 0.5}, 0.001, 10_000, 20.0, time.monotonic())
+    monkeypatch.setattr(searching, "lexeme_frequencies", lambda: frequencies)
+
+
+def test_plain_words_in_many_documents_rank_titles_and_abstracts_first(
+    corpus: dict[str, Patent], big_collection: None
+) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        ranked = searching.keyword_ranking("mount", Filters())
+    assert [patent_id for patent_id, _ in ranked] == [corpus["US1"].pk, corpus["US2"].pk]
+    assert any("title_abstract_vector @@" in query["sql"] for query in captured)
+
+    # No title or abstract has "valve": the whole texts are searched too.
+    assert [patent_id for patent_id, _ in searching.keyword_ranking("valve", Filters())] == [corpus["US3"].pk]
 
 
 def test_hybrid_fuses_both_rankings(imported: dict[str, Patent]) -> None:
