@@ -58,8 +58,11 @@ TIER_CANDIDATES = 1_000  # documents ranked in tiers when more than RANK_CANDIDA
 # (whose bitmap costs as much as the words' posting lists are long). Checking a row costs a TOAST
 # read of the whole-text vector, and much less for the in-row one: at 1M documents, a 6% pair of
 # words in titles and abstracts took 12 ms to read from the table against 45 ms through the index.
+# A query for any of some words reads about as many postings as it matches, so its index bitmap
+# stays cheaper up to a larger share.
 SEQUENTIAL_SHARE = 0.3
 SEQUENTIAL_SHARE_IN_ROW = 0.02
+SEQUENTIAL_SHARE_IN_ROW_ANY_WORD = 0.05
 MAX_RESULTS = 1_000  # the deepest result a page may show, and the most an export holds
 MAX_PAGE = 100
 HNSW_EF_SEARCH = 400  # 1M synthetic corpus, rebuilt index: recall@10 0.943 at 200, 0.958 at 400, 0.978 at 500
@@ -568,8 +571,10 @@ class _BM25Query:
         columns = dict.fromkeys(["id", "search_vector", vector])
         sql, parameters = candidates.order_by().values(*columns).query.sql_with_params()
         with transaction.atomic(), connection.cursor() as cursor:
-            # `expected` counts whole texts; the rarest words are in far fewer titles and abstracts.
-            _prefer_index(cursor, round(expected))
+            if vector == "search_vector":
+                _prefer_index(cursor, round(expected))
+            else:  # `expected` counts whole texts; the planner knows titles and abstracts
+                _prefer_index(cursor, _estimated_rows(candidates), SEQUENTIAL_SHARE_IN_ROW_ANY_WORD)
             # `|| ''` hands search_bm25 the vector read once, instead of once for each of its words.
             cursor.execute(
                 f"""
