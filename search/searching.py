@@ -328,8 +328,8 @@ def fulltext_ranking(
     ranking goes in tiers, as search engines' tiered indexes do: first the
     documents that match in their title and abstract (their small vector
     lives in the table row), ranked there; then, if those are too few, the
-    rest, ranked on their whole text. Either way at most RANK_CANDIDATES
-    documents are ranked, and the total is estimated.
+    rest, ranked on their whole text: TIER_CANDIDATES in all, and the total
+    is estimated.
     """
     if compiled.matches_nothing:
         return [], 0, True
