@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import (
+    CombinedSearchVector,
     SearchQuery,
     SearchVector,
     SearchVectorCombinable,
@@ -78,6 +79,13 @@ class PatentQuerySet(models.QuerySet["Patent"]):
         )
 
 
+def title_and_abstract_vector() -> CombinedSearchVector:
+    """Title (weight A) then abstract (B): the start of the whole-text vector, and the in-row one."""
+    return SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
+        "abstract", weight="B", config=SEARCH_CONFIG
+    )
+
+
 class Patent(models.Model):
     """A published document: its text never changes once it is stored.
 
@@ -129,9 +137,7 @@ class Patent(models.Model):
 
     embedding = VectorField(dimensions=384, null=True, blank=True)
     search_vector = models.GeneratedField(
-        expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)
-        + SearchVector("abstract", weight="B", config=SEARCH_CONFIG)
-        + ClaimsSearchVector("claims"),
+        expression=title_and_abstract_vector() + ClaimsSearchVector("claims"),
         output_field=SearchVectorField(),
         db_persist=True,
     )
@@ -139,8 +145,7 @@ class Patent(models.Model):
     # abstract, kept in the row (small, unlike the TOASTed whole-text vector), with the same weights
     # and positions as the start of search_vector.
     title_abstract_vector = models.GeneratedField(
-        expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)
-        + SearchVector("abstract", weight="B", config=SEARCH_CONFIG),
+        expression=title_and_abstract_vector(),
         output_field=SearchVectorField(),
         db_persist=True,
     )

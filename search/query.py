@@ -464,11 +464,6 @@ class CompiledQuery:
         """Whether the tsquery needs word positions or field weights (phrases, ADJ, NEAR, fields)."""
         return self.words != self.tsquery
 
-    @property
-    def reads_documents(self) -> bool:
-        """Whether deciding a match needs more than the index: positions, or sentences and paragraphs."""
-        return bool(self.condition) or self.uses_positions
-
 
 def compile_query(node: Node, expand: Expand) -> CompiledQuery:
     """Compile a parsed query; `expand` gives the corpus words an anchored regex matches."""

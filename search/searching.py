@@ -565,11 +565,13 @@ class _BM25Query:
     depth: int
 
     def ranking(self, vector: str, first_by: str, reads: int, expected: float) -> list[tuple[int, float]]:
-        candidates = self.filters.apply(Patent.objects.all()).filter(
-            RawSQL(f"{vector} @@ %s::tsquery", [self.any_chosen], output_field=BooleanField())
+        candidates = (
+            self.filters.apply(Patent.objects.all())
+            .order_by()
+            .filter(RawSQL(f"{vector} @@ %s::tsquery", [self.any_chosen], output_field=BooleanField()))
         )
         columns = dict.fromkeys(["id", "search_vector", vector])
-        sql, parameters = candidates.order_by().values(*columns).query.sql_with_params()
+        sql, parameters = candidates.values(*columns).query.sql_with_params()
         with transaction.atomic(), connection.cursor() as cursor:
             if vector == "search_vector":
                 _prefer_index(cursor, round(expected))
