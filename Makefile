@@ -9,7 +9,7 @@ AXE := var/browser/axe.min.js
 AXE_VERSION := 4.14.1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint chromium
+.PHONY: run test lint chromium kernels
 
 # (Re)install only when requirements.txt changed since the last install.
 $(VENV)/.installed: requirements.txt
@@ -17,10 +17,15 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-run: $(VENV)/.installed
+# Native kernels are compiled here, before any worker runs; workers only load the result
+# (generation/kernels). A no-op once built; without a compiler it warns and workers use fp32.
+kernels: $(VENV)/.installed
+	$(PYTHON) -m generation.kernels
+
+run: $(VENV)/.installed kernels
 	DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PYTHON) manage.py serve
 
-test: $(VENV)/.installed lint chromium $(AXE)
+test: $(VENV)/.installed kernels lint chromium $(AXE)
 	$(PYTHON) -m pytest
 
 chromium:

@@ -8,6 +8,8 @@ Without DATABASE_URL / REDIS_URL the embedded PostgreSQL and Valkey are started
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -35,19 +37,43 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def local_secret_key(var_dir: Path) -> str:
+    """This machine's own random key, made on first use and kept (mode 0600) beside its data.
+
+    Written to a temporary file and linked into place, so processes starting at once agree on one key.
+    """
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=var_dir, prefix=".secret_key-")
+        try:
+            os.write(descriptor, secrets.token_urlsafe(50).encode())
+            os.close(descriptor)
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DEBUG")
+# Runtime state of the embedded services, models built here, collected static.
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off (see docker/.env.example).")
-    SECRET_KEY = "insecure-development-key-used-only-with-DEBUG-on"
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+    if env_str("DATABASE_URL") and not DEBUG:
+        # A deployment on real servers (several hosts share sessions and signatures) sets its own.
+        raise RuntimeError(
+            "SECRET_KEY must be set when DATABASE_URL names a server and DEBUG is off (see docker/.env.example)."
+        )
+    # One machine on the embedded servers: every manage.py command works as printed, with a key nobody knows.
+    SECRET_KEY = local_secret_key(VAR_DIR)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG or not env_str("DATABASE_URL") else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
-# Runtime state of the embedded services, models built here, collected static.
 # The public address, for links in the daily dumps (which are built outside any request).
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

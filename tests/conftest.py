@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from allpatents.celery import worker_command
+from allpatents.celery import READY_FILE_VARIABLE, worker_command
 from search.importing import import_patents
 from search.models import Patent
 
@@ -46,22 +45,27 @@ def service_environment() -> dict[str, str]:
 
 
 def start_worker(name: str, **environment: str) -> subprocess.Popen[bytes]:
-    """A real `celery worker` process on the test broker and test database; returns once it answers."""
-    from allpatents.celery import app
+    """A real `celery worker` process on the test broker and test database; returns once it consumes.
 
+    Readiness is the worker's ready file, not a ping: a solo pool that took a task at once can't
+    answer a ping until the task ends.
+    """
     log = open(Path(settings.VAR_DIR) / f"{name}.log", "ab")  # noqa: SIM115  # closed with the process
+    ready = Path(settings.VAR_DIR) / f"{name}.ready"
+    ready.unlink(missing_ok=True)
     worker = subprocess.Popen(
         worker_command("--pool", "solo", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"),
         cwd=BASE_DIR,
-        env={**service_environment(), **environment},
+        env={**service_environment(), READY_FILE_VARIABLE: str(ready), **environment},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute
-    while not app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5):
+    while not ready.exists():
         if worker.poll() is not None or time.monotonic() > deadline:
             worker.kill()
             raise RuntimeError(f"The Celery worker did not start; see {log.name}")
+        time.sleep(0.2)
     return worker
 
 
