@@ -1,4 +1,4 @@
-"""The Celery app. Workers start with `celery -A allpatents worker -Q default,embedding,generation`."""
+"""The Celery app. Workers start with `celery -A allpatents worker -Q default,generation`."""
 
 import os
 import sys
@@ -15,7 +15,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Generation batches are slow and go to their own queue (see CELERY_TASK_ROUTES).
-QUEUES = ("default", "embedding", "generation")
+QUEUES = ("default", "generation")
 
 # A worker with this variable set creates the file once it consumes and removes it when it stops:
 # a readiness probe that a busy solo pool (which can't answer a ping mid-batch) still passes.

@@ -186,8 +186,8 @@ CELERY_TASK_ACKS_LATE = True  # a task killed mid-way is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: never hoard work
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Slow work gets its own queues, so a long generation batch never holds up indexing.
-CELERY_TASK_ROUTES = {"search.*": {"queue": "embedding"}, "generation.*": {"queue": "generation"}}
+# Generation batches are slow and get their own queue, so they never hold up the daily manifests.
+CELERY_TASK_ROUTES = {"generation.*": {"queue": "generation"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_EXPIRES = 3600
 # The day's manifest is built shortly after midnight UTC (a worker started with --beat, or the beat service).

@@ -33,14 +33,16 @@ class RunForm(forms.Form):
         return cleaned
 
     def run_fields(self) -> dict[str, object]:
+        """The form as generation.runs.create_run's arguments."""
         data = self.cleaned_data
-        parameters = {
-            key: data[key] for key in ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
-        }
+        parameters = DecodingParameters(
+            **{key: data[key] for key in ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")}
+        )
         return {
             "mode": data["mode"],
             "model_name": data["model"] or settings.GENERATOR_MODEL,
-            "parameters": {**parameters, "seed": data["seed"]},
+            "parameters": parameters,
+            "seed": data["seed"],
             "seeds": data["seeds"],
             "requested_count": data["count"],
         }

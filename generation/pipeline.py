@@ -1,6 +1,7 @@
 """A generation run, batch by batch: sample, check, de-duplicate, publish.
 
-Plain functions; generation/tasks.py wraps them for Celery. Each batch is
+Plain functions; generation/tasks.py wraps them for Celery, and generation/runs.py
+creates runs. Each batch is
 recorded in one transaction, and a batch that is already recorded is skipped,
 so a task delivered twice (a worker killed mid-batch, acks_late) never
 publishes twice.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import OperationalError, transaction
@@ -28,10 +30,11 @@ from generation.llm import (
     sample,
 )
 from generation.models import Generation, GenerationRun, PromptMode
-from search.documents import canonical_text
 from search.embedding import DocumentText, embed_documents
-from search.indexing import find_copy, index_shingles
+from search.indexing import find_copy
 from search.models import Origin, Patent
+from search.publishing import NewDocument, publish
+from search.searching import Filters, semantic_ranking
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +89,11 @@ def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
     )
 
 
-def _nearest(vector) -> tuple[Patent | None, float]:  # type: ignore[no-untyped-def]
-    nearest = Patent.objects.semantic(vector).only("id").first()
-    return (nearest, 1 - nearest.distance) if nearest else (None, 0.0)
+def _nearest(vector: Sequence[float]) -> tuple[int | None, float]:
+    """The stored document nearest in meaning, through search's own tuned path (its ef_search: a novelty
+    check that misses neighbours lets copies through)."""
+    ranked = semantic_ranking(vector, Filters(), depth=1)
+    return ranked[0] if ranked else (None, 0.0)
 
 
 def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
@@ -113,7 +118,8 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             zip(sampled.prompts, sampled.seeds, sampled.samples, verdicts, strict=True)
         ):
             reasons = [str(reason) for reason in verdict.reasons]
-            duplicate, patent = None, None
+            duplicate: int | None = None
+            patent: Patent | None = None
             if verdict.accepted and verdict.parsed:
                 vector = vectors[id(verdict)]
                 nearest, similarity = _nearest(vector)
@@ -122,17 +128,16 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
                     duplicate = nearest
                 elif copy := find_copy(verdict.parsed.title, verdict.parsed.abstract, verdict.parsed.claims):
                     reasons.append("copied_text")
-                    duplicate = copy.patent
+                    duplicate = copy.patent.pk
                 else:
                     patent = _publish(run, verdict, vector, seed=seed, model_revision=sampled.model_revision)
-                    index_shingles([patent])
                     accepted += 1
             for reason in reasons:
                 rejections[reason] = rejections.get(reason, 0) + 1
             Generation.objects.create(
                 run=run, batch=batch, position=first + offset, seed=seed, prompt=prompt, text=output.text,
                 new_tokens=output.new_tokens, finished=output.finished, accepted=patent is not None,
-                reasons=reasons, quality_score=verdict.score or None, duplicate_of=duplicate, patent=patent,
+                reasons=reasons, quality_score=verdict.score or None, duplicate_of_id=duplicate, patent=patent,
             )  # fmt: skip
         count = len(sampled.samples)
         GenerationRun.objects.filter(pk=run.pk).update(
@@ -152,25 +157,23 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             )
 
 
-def _publish(run: GenerationRun, verdict: Verdict, vector, *, seed: int, model_revision: str) -> Patent:  # type: ignore[no-untyped-def]
+def _publish(
+    run: GenerationRun, verdict: Verdict, vector: Sequence[float], *, seed: int, model_revision: str
+) -> Patent:
     parsed = verdict.parsed
     assert parsed is not None
-    return Patent.objects.create(
-        title=parsed.title,
-        abstract=parsed.abstract,
-        claims=parsed.claims,
-        text=canonical_text(title=parsed.title, abstract=parsed.abstract, claims=parsed.claims),
-        origin=Origin.GENERATED,
-        generation_run=run,
-        model_name=run.model_name,
-        model_revision=model_revision,
-        prompt_mode=run.mode,
-        decoding=run.parameters,
-        seed=seed,
-        generated_at=timezone.now(),
-        quality_score=verdict.score,
-        embedding=vector,
-    )
+    provenance = {
+        "generation_run": run,
+        "model_name": run.model_name,
+        "model_revision": model_revision,
+        "prompt_mode": run.mode,
+        "decoding": run.parameters,
+        "seed": seed,
+        "generated_at": timezone.now(),
+        "quality_score": verdict.score,
+    }
+    document = NewDocument(parsed.title, parsed.abstract, parsed.claims, Origin.GENERATED, vector, provenance)
+    return publish([document])[0]
 
 
 def run_batch(*, run_id: int, batch: int) -> None:
@@ -192,11 +195,3 @@ def run_batch(*, run_id: int, batch: int) -> None:
             status=GenerationRun.Status.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
         )
         raise
-
-
-def start_run(run: GenerationRun) -> None:
-    """Queue every batch of a new run, once the transaction that created it commits."""
-    from generation.tasks import generate_batch_task
-
-    for batch in range(batch_count(run)):
-        transaction.on_commit(lambda batch=batch: generate_batch_task.delay(run_id=run.pk, batch=batch))

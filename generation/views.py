@@ -1,21 +1,18 @@
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from generation.forms import RunForm
 from generation.models import GenerationRun
-from generation.pipeline import start_run
+from generation.runs import create_run
 
 
 @staff_member_required
 def runs(request: HttpRequest) -> HttpResponse:
     form = RunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            run = GenerationRun.objects.create(started_by=request.user, **form.run_fields())
-            start_run(run)
+        run = create_run(started_by=request.user, **form.run_fields())
         return redirect("generation:run", run.pk)
     recent = GenerationRun.objects.select_related("started_by")[:50]
     context = {"form": form, "runs": recent, "totals": GenerationRun.objects.totals()}

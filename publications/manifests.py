@@ -25,7 +25,6 @@ from django.db.models import Min
 
 from publications import merkle
 from publications.models import DailyManifest
-from search.api import document_record
 from search.documents import sha256_hex
 from search.models import Patent, Tombstone
 
@@ -53,7 +52,7 @@ def _dump(day: datetime.date, site_url: str) -> bytes:
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as archive:
         for patent in Patent.objects.filter(published_at__gte=start, published_at__lt=end).order_by("id").iterator():
-            record = document_record(patent, f"{site_url}{patent.get_absolute_url()}")
+            record = patent.record(f"{site_url}{patent.get_absolute_url()}")
             archive.write(json.dumps(record, ensure_ascii=False, sort_keys=True).encode() + b"\n")
     return buffer.getvalue()
 

@@ -18,8 +18,7 @@ from django.views.decorators.http import require_GET
 from generation.models import GenerationRun
 from publications import manifests
 from publications.models import DailyManifest
-from search.models import Patent
-from search.searching import LIST_FIELDS
+from search.models import LIST_FIELDS, Patent
 
 PER_PAGE = 50
 UTC = datetime.UTC

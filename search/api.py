@@ -160,32 +160,7 @@ def search(request: HttpRequest, parameters: Query[SearchParameters]) -> SearchR
 @api.get("/patents/{identifier}", response={200: Document, 404: Message, 410: Message}, summary="A document")
 def patent(request: HttpRequest, identifier: str) -> Document:
     document = _find(identifier)
-    return Document(**document_record(document, request.build_absolute_uri(document.get_absolute_url())))
-
-
-def document_record(document: Patent, url: str) -> dict[str, object]:
-    """Everything published about a document, as the API and the JSON download give it."""
-    claims = [
-        {"number": claim["number"], "through": claim.get("through"), "text": claim["text"]} for claim in document.claims
-    ]
-    provenance = _provenance(document)
-    return {
-        "id": document.public_id,
-        "url": url,
-        "origin": document.origin,
-        "source_id": document.source_id,
-        "source_date": document.source_date.isoformat() if document.source_date else None,
-        "title": document.title,
-        "abstract": document.abstract,
-        "claims": claims,
-        "text": document.text,
-        "sha256": document.sha256,
-        "published_at": document.published_at.isoformat(),
-        "publication_date": document.publication_date.isoformat(),
-        "cpc": document.cpc,
-        "quality_score": document.quality_score,
-        "provenance": provenance.dict() if provenance else None,
-    }
+    return Document(**document.record(request.build_absolute_uri(document.get_absolute_url())))
 
 
 @api.get("/patents/{identifier}/similar", response={200: Similar, 404: Message, 410: Message}, summary="More like this")
@@ -213,20 +188,6 @@ def _find(identifier: str) -> Patent:
             410, f"{tombstone.public_id} was withdrawn on {tombstone.withdrawn_at:%Y-%m-%d}: {tombstone.reason}"
         )
     raise HttpError(404, f"No document {identifier}")
-
-
-def _provenance(document: Patent) -> Provenance | None:
-    if not document.is_generated:
-        return None
-    return Provenance(
-        model=document.model_name,
-        revision=document.model_revision,
-        prompt_mode=document.prompt_mode,
-        decoding=document.decoding,
-        seed=document.seed,
-        run=document.generation_run_id,
-        generated_at=document.generated_at.isoformat() if document.generated_at else None,
-    )
 
 
 def _result(request: HttpRequest, hit: searching.Hit) -> Result:

@@ -18,7 +18,6 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import condition, require_GET
 
 from search import citations, pdf, searching
-from search.api import document_record
 from search.forms import SearchForm
 from search.models import Patent, Tombstone, parse_public_id
 
@@ -101,7 +100,7 @@ def download(request: HttpRequest, public_id: str, extension: str) -> HttpRespon
     if extension == "txt":
         body: bytes | str = document.text
     elif extension == "json":
-        body = json.dumps(document_record(document, url), indent=2, ensure_ascii=False)
+        body = json.dumps(document.record(url), indent=2, ensure_ascii=False)
     elif extension == "pdf":
         body = pdf.render(document, url)
     elif extension == "bib":

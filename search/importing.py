@@ -17,10 +17,10 @@ from typing import Any
 
 from django.db import transaction
 
-from search.documents import Claim, canonical_text, parse_claim
+from search.documents import Claim, parse_claim
 from search.embedding import DocumentText, embed_documents
-from search.indexing import index_shingles
 from search.models import Origin, Patent
+from search.publishing import NewDocument, publish
 
 # The bundled demo corpus: 1,246 real US patents (see data/patents-sample/README.md).
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "data" / "patents-sample" / "patents.jsonl"
@@ -112,26 +112,21 @@ def store_batch(records: list[ReferencePatent]) -> ImportResult:
             new.setdefault(record.source_id, record)
     fresh = list(new.values())
     vectors = embed_documents([DocumentText(r.title, r.abstract, r.claims) for r in fresh])
-    patents = [
-        Patent(
+    documents = [
+        NewDocument(
             title=record.title,
             abstract=record.abstract,
             claims=record.claims,
-            text=canonical_text(title=record.title, abstract=record.abstract, claims=record.claims),
             origin=Origin.REFERENCE,
-            source_id=record.source_id,
-            source_date=record.date,
-            cpc=record.cpc,
-            ipc=record.ipc,
             embedding=vector,
+            details={"source_id": record.source_id, "source_date": record.date, "cpc": record.cpc, "ipc": record.ipc},
         )
         for record, vector in zip(fresh, vectors, strict=True)
     ]
     with transaction.atomic():
         # A concurrent import of the same records fails here on the unique
         # source_id and changes nothing; run it again to resume.
-        Patent.objects.bulk_create(patents)
-        index_shingles(patents)
+        patents = publish(documents)
     return ImportResult(created=len(patents), skipped=len(records) - len(patents))
 
 

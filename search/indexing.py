@@ -1,30 +1,15 @@
-"""Keeping stored documents findable: embeddings and MinHash bands."""
+"""Finding copies: the MinHash bands of stored documents, and the lookup of a new text among them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from search import minhash
-from search.embedding import DocumentText, embed_documents
 from search.models import MinHashBand, Patent
 
 # Estimated share of word 5-grams in common above which a text counts as a copy.
 COPY_JACCARD = 0.5
-
-
-def embed_patents(patent_ids: Sequence[int]) -> int:
-    """(Re)compute the embeddings of these patents; returns how many were found.
-
-    Safe to run twice: it only writes the embedding, which the publication
-    triggers allow to change.
-    """
-    patents = list(Patent.objects.filter(pk__in=patent_ids).only("id", "title", "abstract", "claims"))
-    vectors = embed_documents([DocumentText(p.title, p.abstract, p.claims) for p in patents])
-    for patent, vector in zip(patents, vectors, strict=True):
-        patent.embedding = vector
-    Patent.objects.bulk_update(patents, ["embedding"])
-    return len(patents)
 
 
 def index_shingles(patents: Iterable[Patent]) -> None:

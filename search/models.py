@@ -57,6 +57,10 @@ class StructureVector(Func):
         super().__init__(F("title"), F("abstract"), F("claims"), Value(by_sentence))
 
 
+# What a list of documents shows (search results, browsing, the home page): no text, no vectors.
+LIST_FIELDS = ("id", "title", "origin", "source_id", "publication_date", "published_at", "generation_run_id")
+
+
 class Origin(models.TextChoices):
     GENERATED = "generated", "Machine-generated"
     REFERENCE = "reference", "Imported reference patent"
@@ -195,6 +199,42 @@ class Patent(models.Model):
     @property
     def is_generated(self) -> bool:
         return self.origin == Origin.GENERATED
+
+    @property
+    def provenance(self) -> dict[str, object] | None:
+        """How a generated document was made; None for a reference patent."""
+        if not self.is_generated:
+            return None
+        return {
+            "model": self.model_name,
+            "revision": self.model_revision,
+            "prompt_mode": self.prompt_mode,
+            "decoding": self.decoding,
+            "seed": self.seed,
+            "run": self.generation_run_id,
+            "generated_at": self.generated_at.isoformat() if self.generated_at else None,
+        }
+
+    def record(self, url: str) -> dict[str, object]:
+        """Everything published about the document: its JSON in the API, the download and the daily dumps."""
+        claims: list[Claim] = self.claims
+        return {
+            "id": self.public_id,
+            "url": url,
+            "origin": self.origin,
+            "source_id": self.source_id,
+            "source_date": self.source_date.isoformat() if self.source_date else None,
+            "title": self.title,
+            "abstract": self.abstract,
+            "claims": [{"number": c["number"], "through": c.get("through"), "text": c["text"]} for c in claims],
+            "text": self.text,
+            "sha256": self.sha256,
+            "published_at": self.published_at.isoformat(),
+            "publication_date": self.publication_date.isoformat(),
+            "cpc": self.cpc,
+            "quality_score": self.quality_score,
+            "provenance": self.provenance,
+        }
 
     def withdraw(self, *, reason: str) -> Tombstone:
         """Remove the document, leaving a tombstone so its URL answers 410."""

@@ -32,7 +32,8 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,7 +46,7 @@ from pgvector.django import CosineDistance
 
 from search import query as query_language
 from search.embedding import embed_query
-from search.models import SEARCH_CONFIG, Origin, Patent, SearchTerm
+from search.models import LIST_FIELDS, SEARCH_CONFIG, Origin, Patent, SearchTerm
 
 Mode = Literal["fulltext", "semantic", "hybrid"]
 Sort = Literal["relevance", "date"]
@@ -397,7 +398,7 @@ def _ranked_tier(
     bound = reads if checks else limit
     scanned_sql, scanned_parameters = candidates.values(*columns)[:bound].query.sql_with_params()
     check = " AND ".join(sql for sql, _ in checks) or "TRUE"
-    with transaction.atomic(), connection.cursor() as cursor:
+    with scoped_settings() as cursor:
         _prefer_index(cursor, estimate, SEQUENTIAL_SHARE if whole_text else SEQUENTIAL_SHARE_IN_ROW)
         cursor.execute(
             f"""
@@ -418,6 +419,22 @@ def _ranked_tier(
     scanned = int(rows.pop()[1])
     ranked = sorted(((row[0], float(row[1])) for row in rows), key=lambda item: (-item[1], -item[0]))
     return ranked, scanned < bound and len(ranked) < limit
+
+
+@contextmanager
+def scoped_settings() -> Iterator[CursorWrapper]:
+    """A cursor whose SET LOCAL / set_config(..., true) settings end with the block.
+
+    The block runs in a savepoint of its own that is rolled back at the end (it only reads, and
+    its rows are fetched inside). A SET LOCAL in a plain nested atomic block would hold until the
+    outermost transaction ends: in a generation batch, for every statement after the search.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        savepoint = transaction.savepoint()
+        try:
+            yield cursor
+        finally:
+            transaction.savepoint_rollback(savepoint)
 
 
 def _prefer_index(cursor: CursorWrapper, estimate: int, share: float = SEQUENTIAL_SHARE) -> None:
@@ -572,7 +589,7 @@ class _BM25Query:
         )
         columns = dict.fromkeys(["id", "search_vector", vector])
         sql, parameters = candidates.values(*columns).query.sql_with_params()
-        with transaction.atomic(), connection.cursor() as cursor:
+        with scoped_settings() as cursor:
             if vector == "search_vector":
                 _prefer_index(cursor, round(expected))
             else:  # `expected` counts whole texts; the planner knows titles and abstracts
@@ -622,7 +639,7 @@ def semantic_ranking(
     if exclude is not None:
         patents = patents.exclude(pk=exclude)
     distance = CosineDistance("embedding", vector)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with scoped_settings() as cursor:
         if filters and patents.values("id")[: EXACT_SEARCH_ROWS + 1].count() <= EXACT_SEARCH_ROWS:
             # Few documents pass the filters: compute every distance, skipping the graph.
             cursor.execute("SET LOCAL enable_indexscan = off")
@@ -669,9 +686,6 @@ def _ranked_total(ranked: Sequence[tuple[int, float]], depth: int, filters: Filt
 def _newest_first(ranked: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
     dates = dict(Patent.objects.filter(pk__in=[pk for pk, _ in ranked]).values_list("id", "publication_date"))
     return sorted(ranked, key=lambda item: (dates[item[0]], item[0]), reverse=True)
-
-
-LIST_FIELDS = ("id", "title", "origin", "source_id", "publication_date", "published_at", "generation_run_id")
 
 
 def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from search import searching
 from search.forms import RESULTS_PER_PAGE, SearchForm, TextSearchForm
-from search.models import Origin, Patent
+from search.models import LIST_FIELDS, Origin, Patent
 
 
 @require_GET
@@ -23,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
         generated=Count("id", filter=Q(origin=Origin.GENERATED)),
         reference=Count("id", filter=Q(origin=Origin.REFERENCE)),
     )
-    latest = Patent.objects.only(*searching.LIST_FIELDS)[:10]
+    latest = Patent.objects.only(*LIST_FIELDS)[:10]
     return render(request, "search/home.html", {"counts": counts, "latest": latest})
 
 

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from generation.llm import Sample
+from generation.llm import DecodingParameters, Sample
 from generation.models import Generation, GenerationRun, PromptMode
-from generation.pipeline import SampledBatch, record_batch, run_batch, start_run
+from generation.pipeline import SampledBatch, record_batch, run_batch
+from generation.runs import create_run
 from search.models import Origin, Patent
 from tests.generation.test_checking import bottom_up, top_down
 
@@ -100,11 +101,10 @@ def test_a_model_that_cannot_be_loaded_fails_the_run_naming_the_model_and_the_se
 def test_a_run_goes_end_to_end_through_a_real_worker(
     celery_worker_process: subprocess.Popen[bytes], tiny_generator: Path
 ) -> None:
-    from django.db import transaction
-
-    with transaction.atomic():
-        run = new_run(model_name=str(tiny_generator), requested=10, status=GenerationRun.Status.QUEUED)
-        start_run(run)
+    run = create_run(
+        mode=PromptMode.TOP_DOWN, model_name=str(tiny_generator), parameters=DecodingParameters(**PARAMETERS),
+        seed=7, requested_count=10,
+    )  # fmt: skip
 
     import time
 

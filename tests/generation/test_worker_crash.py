@@ -6,11 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import transaction
 
 from allpatents.celery import app
+from generation.engine import DecodingParameters
 from generation.models import Generation, GenerationRun, PromptMode
-from generation.pipeline import BATCH_SIZE, start_run
+from generation.pipeline import BATCH_SIZE
+from generation.runs import create_run
 from search.models import Patent
 from tests.conftest import start_worker, stop_worker
 
@@ -31,13 +32,11 @@ def test_kill_9_mid_batch_then_restart_completes_the_run_exactly_once(
     # Unacknowledged tasks of a dead worker come back after the visibility timeout: short here.
     environment = {"CELERY_VISIBILITY_TIMEOUT": "5"}
     first = start_worker("doomed-worker", **environment)
-    with transaction.atomic():
-        run = GenerationRun.objects.create(
-            mode=PromptMode.BOTTOM_UP, model_name=str(tiny_generator), requested_count=2 * BATCH_SIZE,
-            parameters={"temperature": 1.0, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0,
-                        "max_new_tokens": 1500, "seed": 5},
-        )  # fmt: skip
-        start_run(run)
+    parameters = DecodingParameters(temperature=1.0, top_p=1.0, top_k=0, repetition_penalty=1.0, max_new_tokens=1500)
+    run = create_run(
+        mode=PromptMode.BOTTOM_UP, model_name=str(tiny_generator), parameters=parameters, seed=5,
+        requested_count=2 * BATCH_SIZE,
+    )  # fmt: skip
 
     wait_for(lambda: GenerationRun.objects.get(pk=run.pk).status == GenerationRun.Status.RUNNING, timeout=60)
     time.sleep(2)  # the model is loaded and the first batch is being sampled

@@ -279,3 +279,19 @@ def test_convex_fusion_scales_each_ranking_and_weighs_meaning_less() -> None:
     # A lexical lead stays when meaning weighs little; a single result scales to 1.
     assert [patent_id for patent_id, _ in convex_fusion(text, semantic, semantic_weight=0.1)] == [1, 2, 3, 4]
     assert convex_fusion([(7, 3.0)], []) == [(7, pytest.approx(0.85))]
+
+
+def test_a_semantic_ranking_inside_a_transaction_leaves_its_planner_settings_behind(
+    imported: dict[str, Patent],
+) -> None:
+    from django.db import transaction
+
+    truck = imported["US11147202B2"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = 40")
+        ranked = searching.semantic_ranking(truck.embedding, Filters(), depth=1)
+        cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')")
+        after = cursor.fetchone()
+
+    assert ranked == [(truck.pk, pytest.approx(1.0))]
+    assert after == ("40", "off")

@@ -2,11 +2,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 
 from generation.llm import DecodingParameters
-from generation.models import GenerationRun, PromptMode
-from generation.pipeline import batch_count, run_batch, start_run
+from generation.models import PromptMode
+from generation.pipeline import batch_count, run_batch
+from generation.runs import create_run
 
 DEFAULTS = DecodingParameters()
 
@@ -35,16 +35,15 @@ class Command(BaseCommand):
             repetition_penalty=options["repetition_penalty"],
             max_new_tokens=options["max_new_tokens"],
         )
-        with transaction.atomic():
-            run = GenerationRun.objects.create(
-                mode=options["mode"],
-                model_name=options["model"] or settings.GENERATOR_MODEL,
-                parameters={**parameters.as_dict(), "seed": options["seed"]},
-                seeds=options["seed_text"],
-                requested_count=options["count"],
-            )
-            if not options["inline"]:
-                start_run(run)
+        run = create_run(
+            mode=options["mode"],
+            model_name=options["model"] or settings.GENERATOR_MODEL,
+            parameters=parameters,
+            seed=options["seed"],
+            seeds=options["seed_text"],
+            requested_count=options["count"],
+            queue=not options["inline"],
+        )
         if not options["inline"]:
             self.stdout.write(f"Queued run {run.pk}: {batch_count(run)} batches on the generation queue.")
             return
