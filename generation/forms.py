@@ -1,7 +1,7 @@
 from django import forms
-from django.conf import settings
 
 from generation.engine import DecodingParameters
+from generation.llm import default_generator
 from generation.models import PromptMode
 
 DEFAULTS = DecodingParameters()
@@ -40,7 +40,7 @@ class RunForm(forms.Form):
         )
         return {
             "mode": data["mode"],
-            "model_name": data["model"] or settings.GENERATOR_MODEL,
+            "model_name": data["model"] or default_generator(),
             "parameters": parameters,
             "seed": data["seed"],
             "seeds": data["seeds"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from django.conf import settings
 from generation.engine import DecodingParameters, PatentEngine, Request
 
 __all__ = ["DecodingParameters", "Generator", "Request", "Sample", "load_generator", "sample", "storable_text"]
+
+# The offline generator shipped in the repository (data/models/allpatents-mini/README.md): what `make run`
+# generates with when GENERATOR_MODEL is unset and the hub can't be reached.
+BUNDLED_GENERATOR = Path(__file__).resolve().parent.parent / "data" / "models" / "allpatents-mini"
 
 TOP_DOWN_PROMPT = "# Patent\n\n## Title"
 BOTTOM_UP_PROMPT = "# Patent\n\n## Claims"
@@ -65,6 +70,14 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+@functools.cache
+def default_generator() -> str:
+    """GENERATOR_MODEL when it is set or the hub answers; otherwise the bundled offline generator."""
+    if "GENERATOR_MODEL" in os.environ or hub_reachable():
+        return settings.GENERATOR_MODEL
+    return str(BUNDLED_GENERATOR)
+
+
 def _revision(name: str, model: torch.nn.Module) -> str:
     commit = getattr(model.config, "_commit_hash", None)
     if commit:
@@ -91,7 +104,7 @@ def load_generator(name: str) -> Generator:
         raise GeneratorUnavailable(
             f"Could not load the generator model {name!r} ({type(error).__name__}: {error}). "
             "Set GENERATOR_MODEL to a Hugging Face hub id or a local model directory; "
-            "`python manage.py train_generator` builds a small one under var/models/kl3m-mini."
+            f"the bundled offline generator is {BUNDLED_GENERATOR}."
         ) from error
     model.eval()
     return Generator(name=name, revision=_revision(name, model), model=model, tokenizer=tokenizer)
@@ -102,7 +115,7 @@ def sample(generator: Generator, requests: list[Request], parameters: DecodingPa
     longest_prompt = max(len(generator.tokenizer(r.prompt)["input_ids"]) for r in requests)  # type: ignore[operator]
     engine = generator.engine_for(longest_prompt + parameters.max_new_tokens)
     completions = sorted(engine.generate(requests, parameters), key=lambda completion: completion.index)
-    return [Sample(text=storable_text(c.text), new_tokens=c.new_tokens, finished=c.finished) for c in completions]
+    return [Sample(storable_text(c.text), new_tokens=int(c.new_tokens), finished=bool(c.finished)) for c in completions]
 
 
 def storable_text(text: str) -> str:

@@ -19,7 +19,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generation.checking import Verdict, check_patent
+from generation.checking import ParsedPatent, Verdict, check_patent
 from generation.llm import (
     BOTTOM_UP_PROMPT,
     TOP_DOWN_PROMPT,
@@ -89,11 +89,22 @@ def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
     )
 
 
-def _nearest(vector: Sequence[float]) -> tuple[int | None, float]:
-    """The stored document nearest in meaning, through search's own tuned path (its ef_search: a novelty
-    check that misses neighbours lets copies through)."""
-    ranked = semantic_ranking(vector, Filters(), depth=1)
-    return ranked[0] if ranked else (None, 0.0)
+@dataclass(frozen=True)
+class Novelty:
+    reason: str | None  # "near_duplicate", "copied_text", or None for a new text
+    duplicate_id: int | None = None
+
+
+def check_novelty(parsed: ParsedPatent, vector: Sequence[float], *, exclude: int | None = None) -> Novelty:
+    """Whether the text is new against everything stored: close in meaning to a stored document, or sharing
+    its word 5-grams. The nearest neighbour comes through search's own tuned path (its ef_search): a
+    novelty check that misses neighbours lets copies through."""
+    nearest = semantic_ranking(vector, Filters(), depth=1, exclude=exclude)
+    if nearest and nearest[0][1] >= NEAR_DUPLICATE_SIMILARITY:
+        return Novelty("near_duplicate", nearest[0][0])
+    if copy := find_copy(parsed.title, parsed.abstract, parsed.claims, exclude=exclude):
+        return Novelty("copied_text", copy.patent.pk)
+    return Novelty(None)
 
 
 def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
@@ -122,13 +133,10 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             patent: Patent | None = None
             if verdict.accepted and verdict.parsed:
                 vector = vectors[id(verdict)]
-                nearest, similarity = _nearest(vector)
-                if nearest is not None and similarity >= NEAR_DUPLICATE_SIMILARITY:
-                    reasons.append("near_duplicate")
-                    duplicate = nearest
-                elif copy := find_copy(verdict.parsed.title, verdict.parsed.abstract, verdict.parsed.claims):
-                    reasons.append("copied_text")
-                    duplicate = copy.patent.pk
+                novelty = check_novelty(verdict.parsed, vector)
+                if novelty.reason:
+                    reasons.append(novelty.reason)
+                    duplicate = novelty.duplicate_id
                 else:
                     patent = _publish(run, verdict, vector, seed=seed, model_revision=sampled.model_revision)
                     accepted += 1
@@ -171,6 +179,7 @@ def _publish(
         "seed": seed,
         "generated_at": timezone.now(),
         "quality_score": verdict.score,
+        "quality_flags": ["trimmed"] if verdict.trimmed else [],
     }
     document = NewDocument(parsed.title, parsed.abstract, parsed.claims, Origin.GENERATED, vector, provenance)
     return publish([document])[0]

@@ -28,12 +28,17 @@ class Copy:
     jaccard: float
 
 
-def find_copy(title: str, abstract: str, claims: list[dict]) -> Copy | None:  # type: ignore[type-arg]
-    """The stored document this text copies most (shared word 5-grams), if any copies it enough."""
+def find_copy(title: str, abstract: str, claims: list[dict], *, exclude: int | None = None) -> Copy | None:  # type: ignore[type-arg]
+    """The stored document this text copies most (shared word 5-grams), if any copies it enough.
+
+    `exclude` leaves one stored document out (bench_gates holds each real patent against the others).
+    """
     shingle_set = minhash.shingles(minhash.document_text(title, abstract, claims))
     keys = minhash.band_keys(minhash.signature(shingle_set))
-    candidates = Patent.objects.filter(pk__in=MinHashBand.objects.filter(key__in=keys).values("patent_id")).only(
-        "id", "title", "abstract", "claims"
+    candidates = (
+        Patent.objects.filter(pk__in=MinHashBand.objects.filter(key__in=keys).values("patent_id"))
+        .exclude(pk=exclude)
+        .only("id", "title", "abstract", "claims")
     )
     best = max(
         (Copy(candidate, minhash.jaccard(shingle_set, minhash.shingles(_text(candidate)))) for candidate in candidates),

@@ -92,6 +92,6 @@ def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from generation.training import TrainingConfig, train_generator
 
     output = tmp_path_factory.mktemp("models") / "tiny"
-    config = TrainingConfig(hidden_size=32, layers=1, heads=2, block_size=64, batch_size=4, max_steps=20)
-    train_generator(output, config, corpus=SAMPLE)
+    config = TrainingConfig(hidden_size=32, layers=1, heads=2, block_size=512, batch_size=4, max_steps=20)
+    train_generator(output, config, corpora=[SAMPLE])
     return output

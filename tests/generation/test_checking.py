@@ -111,3 +111,87 @@ def test_cited_claims_reads_ranges_and_alternatives() -> None:
 def test_repetition_ratio_separates_loops_from_prose() -> None:
     assert repetition_ratio(CLAIMS[0]) == 0
     assert repetition_ratio("the drum and the drum and the drum and the drum and the drum") > 0.5
+
+
+# --- Sense: patent-shaped text that says nothing -------------------------------------------------
+
+SALAD_ABSTRACT = (
+    "A reel drum the frame lock hose at of a ratchet the angle and folds holds any storage flat axle on for "
+    "lever release a frees wound it so the can be hose drum has the mounted on a that."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            top_down(
+                abstract="An elongatelongat samplumination drumsel has a frabbet ratchetry on its axlow wintle.",
+                claims=["1. A drumsel comprising: an elongatelongat frabbet; a samplumination axlow; and a wintle "
+                        "ratchetry that plorbs the drumsel."],
+            ),
+            Rejection.NON_WORDS,
+        ),
+        (
+            top_down(claims=["1. A hose hose reel reel comprising: a frame frame having two legs legs joined by by "
+                             "a hinge hinge; and a drum drum mounted on an axle axle carried by the frame."]),
+            Rejection.DOUBLED_WORDS,
+        ),
+        (top_down(abstract=SALAD_ABSTRACT, claims=["1. " + SALAD_ABSTRACT]), Rejection.DISFLUENT),
+        (top_down(claims=["1. A surgical device, comprising: a ."]), Rejection.CLAIM_1_FORM),
+        (top_down(claims=["1. A hose reel.", *CLAIMS[1:]]), Rejection.CLAIM_1_FORM),
+        (
+            top_down(claims=[CLAIMS[0], "2. The hose reel of claim 1, wherein the sprocket turns the flange, the "
+                             "cam lifts the spindle and the pawl engages the gearwheel."]),
+            Rejection.ANTECEDENT_BASIS,
+        ),
+        (
+            top_down(title="Cold brewed coffee", abstract="A beverage is brewed by steeping roasted coffee grounds "
+                     "in cold water overnight, then filtering the grounds out through paper."),
+            Rejection.INCOHERENT,
+        ),
+        (
+            top_down(claims=[CLAIMS[0], "2. The hose reel of claim 1, wherein the legs fold flat and fold flat and "
+                             "fold flat and fold flat against each other."]),
+            Rejection.REPETITION,
+        ),
+    ],
+)  # fmt: skip
+def test_nonsense_under_the_right_headings_is_rejected_for_what_is_wrong(text: str, reason: Rejection) -> None:
+    assert reason in check_patent(text).reasons
+
+
+def test_the_model_cards_other_heading_style_and_extra_sections_parse() -> None:
+    text = top_down().replace("## Title", "# Title").replace("## Claims", "## Background\nReels tangle.\n\n## Claims")
+
+    verdict = check_patent(text)
+
+    assert verdict.accepted, verdict.reasons
+    assert verdict.parsed == check_patent(top_down()).parsed
+
+
+def test_a_cancelled_range_counts_in_the_numbering() -> None:
+    claims = ["1-2. (canceled)", "3. " + CLAIMS[0][3:], "4. The hose reel of claim 3, wherein the drum is red."]
+
+    verdict = check_patent(top_down(claims=claims))
+
+    assert verdict.accepted, verdict.reasons
+    assert verdict.parsed is not None
+    assert [(c["number"], c.get("through")) for c in verdict.parsed.claims] == [(1, 2), (3, None), (4, None)]
+
+
+def test_a_top_down_patent_cut_in_its_claims_keeps_exactly_the_complete_ones() -> None:
+    cut = top_down(claims=[*CLAIMS[:3], "4. The hose reel of claim 3, wherein the release"])
+
+    verdict = check_patent(cut, finished=False)
+
+    assert verdict.accepted, verdict.reasons
+    assert verdict.trimmed
+    assert verdict.parsed is not None
+    assert [claim["number"] for claim in verdict.parsed.claims] == [1, 2, 3]
+
+
+def test_a_cut_with_only_claim_1_or_in_another_order_is_still_truncated() -> None:
+    only_one = top_down(claims=["1. A hose reel comprising: a frame having two legs joined by"])
+    assert Rejection.TRUNCATED in check_patent(only_one, finished=False).reasons
+    assert check_patent(bottom_up(), finished=False).reasons == [Rejection.TRUNCATED]

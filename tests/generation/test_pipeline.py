@@ -151,3 +151,28 @@ def test_a_nul_byte_from_the_model_becomes_a_visible_replacement_character() -> 
     from generation.llm import storable_text
 
     assert storable_text("# Patent\n\n## Title\nA reel\x00") == "# Patent\n\n## Title\nA reel\ufffd"
+
+
+@pytest.mark.slow
+def test_bench_hit_rate_measures_both_modes_and_leaves_the_store_as_it_was(
+    tiny_generator: Path, tmp_path: Path, imported: dict[str, Patent], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from django.core.management import call_command
+
+    before = Patent.objects.count()
+    output = tmp_path / "published.jsonl"
+
+    call_command(
+        "bench_hit_rate", "--count", "2", "--model", str(tiny_generator), "--max-new-tokens", "48",
+        "--output", str(output),
+    )  # fmt: skip
+
+    result = json.loads(capsys.readouterr().out)
+    assert result["generated"] == 4
+    assert result["hit_rate"] == result["published"] / 4
+    assert sum(result["rejections"].values()) >= 4 - result["published"]
+    assert len(output.read_text().splitlines()) == result["published"]
+    assert Patent.objects.count() == before
+    assert not GenerationRun.objects.exists()

@@ -11,12 +11,12 @@ from generation.training import training_texts
 from tests.conftest import SAMPLE
 
 
-def test_training_texts_are_half_top_down_and_half_bottom_up() -> None:
+def test_training_texts_hold_every_patent_in_both_orders() -> None:
     texts = training_texts(SAMPLE)
 
-    assert len(texts) == 5
-    assert sum(text.startswith("# Patent\n\n## Title\n") for text in texts) == 3
-    assert sum(text.startswith("# Patent\n\n## Claims\n1. ") for text in texts) == 2
+    assert len(texts) == 10
+    assert sum(text.startswith("# Patent\n\n## Title\n") for text in texts) == 5
+    assert sum(text.startswith("# Patent\n\n## Claims\n") for text in texts) == 5
     bottom_up = next(text for text in texts if text.startswith("# Patent\n\n## Claims"))
     assert bottom_up.index("## Abstract") < bottom_up.index("## Title")
 
@@ -29,12 +29,12 @@ def test_train_generator_saves_a_model_that_loads_and_generates(
 
     call_command(
         "train_generator", "--output", str(output), "--steps", "30", "--hidden-size", "32",
-        "--layers", "1", "--heads", "2", "--block-size", "64", "--batch-size", "4", "--learning-rate", "0.005",
+        "--layers", "1", "--heads", "2", "--block-size", "512", "--batch-size", "4", "--learning-rate", "0.005",
         "--corpus", str(SAMPLE), verbosity=0,
     )  # fmt: skip
 
     message = capsys.readouterr().out
-    first, last = (float(x) for x in message.split("loss ")[1].split(" in ")[0].split(" -> "))
+    first, last = (float(x) for x in message.split("loss ")[1].split(",")[0].split(" -> "))
     assert last < first - 1  # it learned something from the patents
     model = AutoModelForCausalLM.from_pretrained(output)
     tokenizer = AutoTokenizer.from_pretrained(output)
@@ -45,7 +45,7 @@ def test_train_generator_saves_a_model_that_loads_and_generates(
     ) == (
         "gpt_neox",
         0.25,
-        False,
+        True,
     )
     prompt = tokenizer("# Patent\n\n## Title", return_tensors="pt")
     torch.manual_seed(0)

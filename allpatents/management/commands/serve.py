@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from allpatents.celery import worker_command
-from generation.llm import hub_reachable
+from generation.llm import BUNDLED_GENERATOR, default_generator
 from search.importing import SAMPLE_CORPUS
 from search.models import Patent
 
@@ -76,22 +76,14 @@ class Command(BaseCommand):
                     child.kill()
 
     def _choose_generator(self) -> None:
-        """Without a configured generator, fall back to the locally trained one when the hub is out of reach."""
-        if "GENERATOR_MODEL" in os.environ or hub_reachable():
-            self.stdout.write(f"Generator: {settings.GENERATOR_MODEL}")
-            return
-        local = settings.VAR_DIR / "models" / "kl3m-mini"
-        if (local / "config.json").exists():
-            # The children (worker, web server) inherit it.
-            os.environ["GENERATOR_MODEL"] = str(local)
-            self.stdout.write(f"The model hub can't be reached: using the locally trained generator {local}.")
+        """Without a configured generator, the bundled one when the hub is out of reach."""
+        name = default_generator()
+        # The children (worker, web server) inherit it.
+        os.environ["GENERATOR_MODEL"] = name
+        if name == str(BUNDLED_GENERATOR):
+            self.stdout.write(f"The model hub can't be reached: generating with the bundled model {name}.")
         else:
-            self.stdout.write(
-                self.style.WARNING(
-                    "The model hub can't be reached and no local generator exists yet: generation runs will fail.\n"
-                    "Train one (about 10 minutes): .venv/bin/python manage.py train_generator, then restart."
-                )
-            )
+            self.stdout.write(f"Generator: {name}")
 
     def _web_server(self, host: str, port: int) -> subprocess.Popen[bytes]:
         if settings.DEBUG:

@@ -1,9 +1,8 @@
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from generation.llm import DecodingParameters
+from generation.llm import DecodingParameters, default_generator
 from generation.models import PromptMode
 from generation.pipeline import batch_count, run_batch
 from generation.runs import create_run
@@ -37,7 +36,7 @@ class Command(BaseCommand):
         )
         run = create_run(
             mode=options["mode"],
-            model_name=options["model"] or settings.GENERATOR_MODEL,
+            model_name=options["model"] or default_generator(),
             parameters=parameters,
             seed=options["seed"],
             seeds=options["seed_text"],

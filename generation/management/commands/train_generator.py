@@ -1,12 +1,15 @@
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import torch
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from generation.training import TrainingConfig, train_generator
-from search.importing import SAMPLE_CORPUS
+from generation.training import TRAINING_CORPORA, TrainingConfig, train_generator
+
+DEFAULTS = TrainingConfig()
 
 
 class Command(BaseCommand):
@@ -14,29 +17,34 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--output", type=Path, default=None, help="Default: VAR_DIR/models/kl3m-mini")
-        parser.add_argument("--minutes", type=float, default=10.0, help="Wall-clock budget (default 10).")
+        parser.add_argument(
+            "--minutes", type=float, default=DEFAULTS.minutes, help=f"Wall-clock budget (default {DEFAULTS.minutes})."
+        )
         parser.add_argument("--steps", type=int, default=None, help="Train exactly this many steps instead.")
-        parser.add_argument("--hidden-size", type=int, default=256)
-        parser.add_argument("--layers", type=int, default=4)
-        parser.add_argument("--heads", type=int, default=4)
-        parser.add_argument("--block-size", type=int, default=256)
-        parser.add_argument("--batch-size", type=int, default=8)
-        parser.add_argument("--learning-rate", type=float, default=1e-3)
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--corpus", type=Path, default=SAMPLE_CORPUS, help="JSONL of real patents.")
+        parser.add_argument("--hidden-size", type=int, default=DEFAULTS.hidden_size)
+        parser.add_argument("--layers", type=int, default=DEFAULTS.layers)
+        parser.add_argument("--heads", type=int, default=DEFAULTS.heads)
+        parser.add_argument("--block-size", type=int, default=DEFAULTS.block_size)
+        parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+        parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
+        parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+        parser.add_argument(
+            "--bf16", action="store_true", help="bf16 autocast: faster only on CPUs with native bf16 (not AVX2-only)."
+        )
+        parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+        parser.add_argument(
+            "--corpus", type=Path, nargs="+", default=list(TRAINING_CORPORA), help="JSONL files of real patents."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         output = options["output"] or Path(settings.VAR_DIR) / "models" / "kl3m-mini"
+        if options["threads"]:
+            torch.set_num_threads(options["threads"])
+        names = {field.name for field in fields(TrainingConfig)}
         config = TrainingConfig(
-            hidden_size=options["hidden_size"],
-            layers=options["layers"],
-            heads=options["heads"],
-            block_size=options["block_size"],
-            batch_size=options["batch_size"],
-            minutes=options["minutes"],
+            **{name: options[name] for name in names - {"bf16"} if name in options},
             max_steps=options["steps"],
-            learning_rate=options["learning_rate"],
-            seed=options["seed"],
+            bf16=options["bf16"],
         )
         with tqdm(total=config.max_steps, unit="step", disable=options["verbosity"] == 0, file=self.stderr._out) as bar:
 
@@ -44,8 +52,14 @@ class Command(BaseCommand):
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
 
-            result = train_generator(output, config, corpus=options["corpus"], on_step=on_step)
+            def on_evaluation(step: int, loss: float) -> None:
+                bar.write(f"step {step}: held-out loss {loss:.3f}")
+
+            result = train_generator(
+                output, config, corpora=options["corpus"], on_step=on_step, on_evaluation=on_evaluation
+            )
         self.stdout.write(
             f"Saved the generator to {output}: {result.steps} steps, {result.tokens_seen} tokens, "
-            f"loss {result.first_loss:.3f} -> {result.last_loss:.3f} in {result.seconds:.0f} s."
+            f"loss {result.first_loss:.3f} -> {result.last_loss:.3f}, held-out {result.held_out_loss:.3f} "
+            f"in {result.seconds:.0f} s."
         )
