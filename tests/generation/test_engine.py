@@ -131,3 +131,16 @@ def test_a_sequence_depends_on_its_seed_not_on_its_neighbours(model, tokenizer) 
 )
 def test_last_section_complete(text: str, complete: bool) -> None:
     assert PatentEngine.last_section_complete(text) is complete
+
+
+def test_the_bundled_generator_loads_and_writes_both_orders_offline() -> None:
+    from generation.llm import BUNDLED_GENERATOR, load_generator, sample
+
+    generator = load_generator(str(BUNDLED_GENERATOR))
+    requests = [Request(TOP_DOWN_PROMPT, seed=1), Request(BOTTOM_UP_PROMPT, seed=2)]
+
+    samples = sample(generator, requests, DecodingParameters(max_new_tokens=32))
+
+    assert [s.text.startswith(r.prompt) for s, r in zip(samples, requests, strict=True)] == [True, True]
+    assert all(0 < s.new_tokens <= 32 for s in samples)
+    assert generator.revision.startswith("sha256:")
