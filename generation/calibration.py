@@ -15,16 +15,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from generation.checking import check_patent
 from generation.pipeline import check_novelty
-from generation.training import EXTRA_CORPUS, bottom_up_text, read_corpus, top_down_text
+from generation.training import DATA_DIR, EXTRA_CORPUS, bottom_up_text, read_corpus, top_down_text
 from search.embedding import DocumentText, embed_documents
 from search.importing import SAMPLE_CORPUS
 from search.models import Patent
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 # Outputs of a weakly trained generator (see data/gates/README.md): patent-shaped, saying nothing.
 WEAK_OUTPUTS = DATA_DIR / "gates" / "weak-generator.jsonl"
 KINDS = (

@@ -56,14 +56,16 @@ _CONTENT_STOP = frozenset(
 )
 
 
-def _corpus_documents() -> list[list[str]]:
+@functools.cache
+def _corpus_documents() -> tuple[list[str], ...]:
+    """The words of each bundled real patent, read once per process (three measures are built from them)."""
     documents = []
     for corpus in VOCABULARY_CORPORA:
         for line in corpus.read_text(encoding="utf-8").splitlines():
             if line:
                 record = json.loads(line)
                 documents.append(words_of(" ".join([record["title"], record["abstract"], *record["claims"]])))
-    return documents
+    return tuple(documents)
 
 
 def _in_two_documents(items_per_document: Iterable[set]) -> set:  # type: ignore[type-arg]
