@@ -1,3 +1,5 @@
+from dataclasses import fields
+
 from django import forms
 
 from generation.engine import DecodingParameters
@@ -22,6 +24,12 @@ class RunForm(forms.Form):
     repetition_penalty = forms.FloatField(min_value=1.0, max_value=2.0, initial=DEFAULTS.repetition_penalty)
     max_new_tokens = forms.IntegerField(min_value=16, max_value=4096, initial=DEFAULTS.max_new_tokens)
     seed = forms.IntegerField(min_value=0, initial=0)
+    structured = forms.BooleanField(
+        required=False, initial=DEFAULTS.structured, help_text="Headings, claim numbers and citations kept in form."
+    )
+    early_abort = forms.BooleanField(
+        required=False, initial=DEFAULTS.early_abort, help_text="Stop an output as soon as it fails a gate."
+    )
 
     def clean_seeds(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["seeds"].splitlines() if line.strip()]
@@ -35,9 +43,7 @@ class RunForm(forms.Form):
     def run_fields(self) -> dict[str, object]:
         """The form as generation.runs.create_run's arguments."""
         data = self.cleaned_data
-        parameters = DecodingParameters(
-            **{key: data[key] for key in ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")}
-        )
+        parameters = DecodingParameters(**{field.name: data[field.name] for field in fields(DecodingParameters)})
         return {
             "mode": data["mode"],
             "model_name": data["model"] or default_generator(),

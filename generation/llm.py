@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from django.conf import settings
 
+from generation.codecs import TextCodec, codec_for
 from generation.engine import DecodingParameters, PatentEngine, Request
 
 __all__ = ["DecodingParameters", "Generator", "Request", "Sample", "load_generator", "sample", "storable_text"]
@@ -36,7 +37,7 @@ class Generator:
     name: str
     revision: str
     model: torch.nn.Module
-    tokenizer: object
+    codec: TextCodec
     engine: PatentEngine | None = None
 
     def engine_for(self, max_length: int) -> PatentEngine:
@@ -44,7 +45,7 @@ class Generator:
         if self.engine is None or self.engine.max_length < max_length:
             self.engine = PatentEngine(
                 self.model,
-                self.tokenizer,
+                self.codec,
                 slots=settings.GENERATOR_SLOTS,
                 max_length=max_length,
                 int8=settings.GENERATOR_INT8,
@@ -57,6 +58,7 @@ class Sample:
     text: str  # prompt + continuation, special tokens removed
     new_tokens: int
     finished: bool  # ended by the model or by a complete last section, not by max_new_tokens
+    aborted: str | None = None  # the gate it already failed when decoding stopped it early
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -107,15 +109,18 @@ def load_generator(name: str) -> Generator:
             f"the bundled offline generator is {BUNDLED_GENERATOR}."
         ) from error
     model.eval()
-    return Generator(name=name, revision=_revision(name, model), model=model, tokenizer=tokenizer)
+    return Generator(name=name, revision=_revision(name, model), model=model, codec=codec_for(model, tokenizer))
 
 
 def sample(generator: Generator, requests: list[Request], parameters: DecodingParameters) -> list[Sample]:
     """One sampled continuation per request, in request order; each reproducible from its request's seed."""
-    longest_prompt = max(len(generator.tokenizer(r.prompt)["input_ids"]) for r in requests)  # type: ignore[operator]
+    longest_prompt = max(len(generator.codec.encode_prompt(r.prompt)) for r in requests)
     engine = generator.engine_for(longest_prompt + parameters.max_new_tokens)
     completions = sorted(engine.generate(requests, parameters), key=lambda completion: completion.index)
-    return [Sample(storable_text(c.text), new_tokens=int(c.new_tokens), finished=bool(c.finished)) for c in completions]
+    return [
+        Sample(storable_text(c.text), new_tokens=int(c.new_tokens), finished=bool(c.finished), aborted=c.aborted)
+        for c in completions
+    ]
 
 
 def storable_text(text: str) -> str:

@@ -19,7 +19,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generation.checking import ParsedPatent, Verdict, check_patent
+from generation.checking import ParsedPatent, Rejection, Verdict, check_patent
 from generation.llm import (
     BOTTOM_UP_PROMPT,
     TOP_DOWN_PROMPT,
@@ -109,7 +109,11 @@ def check_novelty(parsed: ParsedPatent, vector: Sequence[float], *, exclude: int
 
 def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
     """Check every sample, publish the good, new ones and record all of them, in one transaction."""
-    verdicts: list[Verdict] = [check_patent(s.text, finished=s.finished) for s in sampled.samples]
+    verdicts: list[Verdict] = [
+        # An output stopped by early abort already failed a gate: it is counted under that gate.
+        Verdict(reasons=[Rejection(s.aborted)]) if s.aborted else check_patent(s.text, finished=s.finished)
+        for s in sampled.samples
+    ]
     good = [verdict for verdict in verdicts if verdict.accepted and verdict.parsed]
     vectors = dict(
         zip(

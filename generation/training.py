@@ -14,6 +14,7 @@ section. Documents are packed whole into rows of `block_size` tokens.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -25,6 +26,15 @@ from pathlib import Path
 
 import torch
 
+from generation.codecs import (
+    HEADING_TOKENS,
+    LINE_TOKEN,
+    MARKUP_ATTRIBUTE,
+    SECTION_TOKENS,
+    SectionTokenCodec,
+    TextCodec,
+    TokenizerCodec,
+)
 from search.importing import SAMPLE_CORPUS
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -64,12 +74,11 @@ def training_texts(corpus: Path, *, seed: int = 0) -> list[str]:
     return texts
 
 
-def fitted_tokens(tokenizer, record: dict, render: Callable[..., str], limit: int) -> list[int] | None:  # type: ignore[no-untyped-def, type-arg]
+def fitted_tokens(codec: TextCodec, record: dict, render: Callable[..., str], limit: int) -> list[int] | None:  # type: ignore[type-arg]
     """The document's tokens and the end token, with as many whole claims as fit in `limit`; None if not one does."""
 
     def encode(claims: int) -> list[int]:
-        text = render(record["title"], record["abstract"], record["claims"][:claims])
-        return tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+        return codec.encode_document(render(record["title"], record["abstract"], record["claims"][:claims]))
 
     tokens = encode(len(record["claims"]))
     if len(tokens) <= limit:
@@ -86,19 +95,27 @@ def fitted_tokens(tokenizer, record: dict, render: Callable[..., str], limit: in
     return encode(low)
 
 
-def tokenized_documents(tokenizer, records: Iterable[dict], limit: int) -> list[list[int]]:  # type: ignore[no-untyped-def, type-arg]
+def tokenized_documents(codec: TextCodec, records: Iterable[dict], limit: int) -> list[list[int]]:  # type: ignore[type-arg]
     documents = []
     for record in records:
         for render in RENDERINGS:
-            if (tokens := fitted_tokens(tokenizer, record, render, limit)) is not None:
+            if (tokens := fitted_tokens(codec, record, render, limit)) is not None:
                 documents.append(tokens)
     return documents
 
 
-def pack(documents: Sequence[list[int]], block_size: int, rng: random.Random) -> list[list[int]]:
-    """Whole documents, shuffled, packed greedily into rows of at most block_size tokens."""
+def pack(
+    documents: Sequence[list[int]], block_size: int, rng: random.Random, *, one_per_row: bool = False
+) -> list[list[int]]:
+    """Whole documents, shuffled, packed greedily into rows of at most block_size tokens.
+
+    A model with absolute positions (the warm-started one) generates every document from position 0,
+    so it is trained that way too: one document per row.
+    """
     order = list(range(len(documents)))
     rng.shuffle(order)
+    if one_per_row:
+        return [documents[index] for index in order]
     rows: list[list[int]] = []
     row: list[int] = []
     for index in order:
@@ -138,6 +155,9 @@ class TrainingConfig:
     # emulated and many times slower than fp32.
     bf16: bool = False
     evaluate_every: int = 50
+    # A BERT checkpoint to start from ("minilm": the embedding model all-MiniLM-L6-v2, the one set of
+    # pretrained English weights our machines hold); None trains a GPT-NeoX from scratch.
+    warm_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,22 +166,24 @@ class TrainingResult:
     tokens_seen: int
     first_loss: float
     last_loss: float
-    held_out_loss: float
+    held_out_loss: float  # nats per token
+    held_out_loss_per_word: float
     seconds: float
     documents: int
     held_out_documents: int
 
 
-def build_model(config: TrainingConfig, vocab_size: int):  # type: ignore[no-untyped-def]
-    """A small GPT-NeoX of the kl3m-002-170m family's shape (rotary on a quarter of each head).
+def build_model(config: TrainingConfig):  # type: ignore[no-untyped-def]
+    """A small GPT-NeoX of the kl3m-002-170m family's shape (rotary on a quarter of each head), and its tokenizer.
 
     Input and output embeddings are tied: at this size they are most of the weights, and tying them
     keeps the bundled model under 50 MB.
     """
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXForCausalLM
 
+    tokenizer = AutoTokenizer.from_pretrained(KL3M_TOKENIZER)
     model_config = GPTNeoXConfig(
-        vocab_size=vocab_size,
+        vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
         num_hidden_layers=config.layers,
         num_attention_heads=config.heads,
@@ -174,7 +196,29 @@ def build_model(config: TrainingConfig, vocab_size: int):  # type: ignore[no-unt
         eos_token_id=1,
         pad_token_id=2,
     )
-    return GPTNeoXForCausalLM(model_config)
+    return GPTNeoXForCausalLM(model_config), tokenizer
+
+
+def warm_started_model(checkpoint: str):  # type: ignore[no-untyped-def]
+    """A causal decoder with a BERT checkpoint's weights (Rothe et al., 2020), and its tokenizer.
+
+    The encoder's self-attention becomes causal; its word embeddings are tied to the output layer, and
+    only the prediction head's transform is new. It reads MiniLM's uncased WordPiece vocabulary, with
+    headings and line breaks as reserved tokens (generation/codecs.py).
+    """
+    from transformers import AutoConfig, AutoTokenizer, BertLMHeadModel
+
+    if checkpoint == "minilm":
+        from search.embedding import model_path
+
+        checkpoint = model_path()
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer.add_special_tokens({"additional_special_tokens": [*HEADING_TOKENS.values(), LINE_TOKEN]})
+    model_config = AutoConfig.from_pretrained(checkpoint, is_decoder=True, tie_word_embeddings=True)
+    setattr(model_config, MARKUP_ATTRIBUTE, SECTION_TOKENS)
+    model_config.bos_token_id, model_config.eos_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    model = BertLMHeadModel.from_pretrained(checkpoint, config=model_config)
+    return model, tokenizer
 
 
 @torch.no_grad()
@@ -205,20 +249,23 @@ def train_generator(
     on_evaluation: Callable[[int, float], None] | None = None,
 ) -> TrainingResult:
     """Train within the time (or step) budget and save a transformers model directory to `output`."""
-    from transformers import AutoTokenizer
-
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(KL3M_TOKENIZER)
+    model, tokenizer = build_model(config) if config.warm_start is None else warm_started_model(config.warm_start)
+    codec: TextCodec = SectionTokenCodec(tokenizer) if config.warm_start else TokenizerCodec(tokenizer)
+    block_size = min(config.block_size, model.config.max_position_embeddings)
+    one_per_row = config.warm_start is not None
     records = read_corpus(corpora)
-    training = tokenized_documents(tokenizer, [r for r in records if not is_held_out(r)], config.block_size)
-    held_out = tokenized_documents(tokenizer, [r for r in records if is_held_out(r)], config.block_size)
+    training = tokenized_documents(codec, [r for r in records if not is_held_out(r)], block_size)
+    held_out = tokenized_documents(codec, [r for r in records if is_held_out(r)], block_size)
     if not training:
-        raise ValueError(f"No document fits in {config.block_size} tokens, even with one claim.")
-    held_out_rows = pack(held_out, config.block_size, random.Random(0)) if held_out else []
+        raise ValueError(f"No document fits in {block_size} tokens, even with one claim.")
+    held_out_rows = pack(held_out, block_size, random.Random(0), one_per_row=one_per_row) if held_out else []
+    # Nats per word of the held-out text compare models whose tokenizers cut words differently.
+    held_out_words = sum(len(codec.decode(row).split()) for row in held_out_rows)
+    held_out_tokens = sum(len(row) - 1 for row in held_out_rows)
     pad_id = tokenizer.pad_token_id
 
-    model = build_model(config, vocab_size=len(tokenizer))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     budget = config.minutes * 60
@@ -231,7 +278,8 @@ def train_generator(
     def save(model, steps: int, tokens: int, first: float, last: float, held_out_loss: float) -> None:  # type: ignore[no-untyped-def]
         output.mkdir(parents=True, exist_ok=True)
         model.eval()
-        model.save_pretrained(output)
+        # The warm-started model is saved in fp16 (loaded as fp32): it keeps the bundled copy under 50 MB.
+        (copy.deepcopy(model).half() if config.warm_start else model).save_pretrained(output)
         tokenizer.save_pretrained(output)
         model.train()
         result = TrainingResult(
@@ -240,6 +288,7 @@ def train_generator(
             first_loss=first,
             last_loss=last,
             held_out_loss=held_out_loss,
+            held_out_loss_per_word=held_out_loss * held_out_tokens / max(held_out_words, 1),
             seconds=time.monotonic() - started,
             documents=len(training),
             held_out_documents=len(held_out),
@@ -263,7 +312,7 @@ def train_generator(
             group["lr"] = config.learning_rate * scale
 
         while len(queue) < config.batch_size:
-            queue += pack(training, config.block_size, rng)  # a new epoch, in a new order
+            queue += pack(training, block_size, rng, one_per_row=one_per_row)  # a new epoch, in a new order
         rows, queue = queue[: config.batch_size], queue[config.batch_size :]
         input_ids, labels = batch_tensors(rows, pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
@@ -277,10 +326,14 @@ def train_generator(
         tokens_seen += sum(len(row) for row in rows)
         if step == 0:
             first_loss = last_loss
-            if config.max_steps is None:
-                # Size the schedule to the time budget from the first step's speed.
-                estimated_steps = max(10, int(budget / max(time.monotonic() - started, 1e-3)))
+            first_step_done = time.monotonic()
         step += 1
+        if config.max_steps is None and (step == 1 or step % 10 == 0):
+            # Size the schedule to the time budget from the speed so far (evaluations included); the
+            # first step, slower than the rest, only until there are others to go by.
+            elapsed = time.monotonic() - started
+            per_step = elapsed if step == 1 else (time.monotonic() - first_step_done) / (step - 1)
+            estimated_steps = max(10, step + int((budget - elapsed) / max(per_step, 1e-3)))
         if on_step:
             on_step(step, last_loss)
         if held_out_rows and step % config.evaluate_every == 0:
@@ -305,23 +358,39 @@ def json_result(output: Path) -> TrainingResult:
 
 
 def model_card(config: TrainingConfig, result: TrainingResult) -> str:
-    parameters = sum(p.numel() for p in build_model(config, 32768).parameters())
+    if config.warm_start:
+        parameters = sum(p.numel() for p in warm_started_model(config.warm_start)[0].parameters())
+        model = (
+            f"A BERT decoder warm-started from all-MiniLM-L6-v2 (sentence-transformers, Apache 2.0; 6 layers, "
+            f"hidden 384, {parameters / 1e6:.1f}M parameters; its self-attention made causal, its word embeddings "
+            "tied to a new prediction head) and trained by `manage.py train_generator --warm-start minilm`"
+        )
+        tokenizer = (
+            "Tokenizer: MiniLM's uncased WordPiece vocabulary (from bert-base-uncased, Apache 2.0); section headings "
+            "and line breaks are the reserved tokens [unused0]-[unused3] (generation/codecs.py). Saved in fp16."
+        )
+    else:
+        parameters = sum(p.numel() for p in build_model(config)[0].parameters())
+        model = (
+            f"A GPT-NeoX ({config.layers} layers, hidden {config.hidden_size}, {config.heads} heads, tied "
+            f"embeddings, {parameters / 1e6:.1f}M parameters) trained from scratch by `manage.py train_generator`"
+        )
+        tokenizer = "Tokenizer: kl3m-001-32k, CC BY 4.0, developed by 273 Ventures LLC, donated to the ALEA Institute."
     return (
         "# All the Patents: small offline generator\n\n"
-        f"A GPT-NeoX ({config.layers} layers, hidden {config.hidden_size}, {config.heads} heads, tied embeddings, "
-        f"{parameters / 1e6:.1f}M parameters) trained from scratch by `manage.py train_generator` in the format of "
-        "alea-institute/kl3m-002-170m-patent: every document both top-down and bottom-up, whole, ending in the end "
-        f"token, in a context of {config.block_size} tokens (longer documents cut at a claim boundary).\n\n"
+        f"{model} in the format of alea-institute/kl3m-002-170m-patent: every document both top-down and "
+        "bottom-up, whole, ending in the end token, in a context of "
+        f"{config.block_size} tokens (longer documents cut at a claim boundary).\n\n"
         "## Data\n\n"
         "The bundled real US patents: `data/patents-sample` (1,246 documents; USPTO text, public domain; the A61B "
         "records via PatentsView (USPTO), CC BY 4.0) and `data/patents-extra` (162 documents; USPTO text, public "
         f"domain). One document in {HELD_OUT_EVERY} (by a hash of its publication number) is held out.\n\n"
-        "Tokenizer: kl3m-001-32k, CC BY 4.0, developed by 273 Ventures LLC, donated to the ALEA Institute.\n\n"
+        f"{tokenizer}\n\n"
         "## Training\n\n"
         f"- {result.documents} training documents, {result.held_out_documents} held out (each order counted)\n"
         f"- {result.steps} steps of {config.batch_size} rows, {result.tokens_seen:,} tokens, learning rate "
         f"{config.learning_rate}, bf16 autocast {'on' if config.bf16 else 'off'}, seed {config.seed}\n"
         f"- training loss {result.first_loss:.3f} -> {result.last_loss:.3f}; "
-        f"**held-out loss {result.held_out_loss:.3f} nats/token**\n"
+        f"**held-out loss {result.held_out_loss:.3f} nats/token, {result.held_out_loss_per_word:.3f} nats/word**\n"
         f"- {result.seconds / 60:.1f} minutes on the machine that trained it\n"
     )

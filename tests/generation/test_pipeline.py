@@ -75,6 +75,19 @@ def test_a_batch_publishes_the_good_new_texts_and_records_the_rest(imported: dic
 
 
 @pytest.mark.django_db
+def test_an_output_stopped_by_early_abort_is_counted_under_the_gate_it_failed() -> None:
+    run = new_run(requested=2)
+    sampled = batch_of(top_down(), "# Patent\n\n## Claims\n1. A detecting")
+    sampled.samples[1] = Sample(text=sampled.samples[1].text, new_tokens=5, finished=False, aborted="claim_1_form")
+
+    record_batch(run, 0, sampled)
+
+    run.refresh_from_db()
+    assert (run.generated_count, run.accepted_count, run.rejections) == (2, 1, {"claim_1_form": 1})
+    assert Generation.objects.get(run=run, position=1).reasons == ["claim_1_form"]
+
+
+@pytest.mark.django_db
 def test_a_batch_recorded_twice_publishes_once() -> None:
     run = new_run()
     record_batch(run, 0, batch_of(top_down()))

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 FORM = {
     "mode": "top_down", "count": "40", "seeds": "", "model": "/models/tiny", "temperature": "0.7", "top_p": "0.9",
-    "top_k": "0", "repetition_penalty": "1.05", "max_new_tokens": "512", "seed": "3",
+    "top_k": "0", "repetition_penalty": "1.05", "max_new_tokens": "512", "seed": "3", "structured": "on",
 }  # fmt: skip
 
 
@@ -42,6 +42,7 @@ def test_staff_start_a_run_with_its_parameters_and_it_is_queued(
     assert (run.started_by, run.mode, run.model_name, run.requested_count) == (staff, "top_down", "/models/tiny", 40)
     assert run.parameters == {
         "temperature": 0.7, "top_p": 0.9, "top_k": 0, "repetition_penalty": 1.05, "max_new_tokens": 512, "seed": 3,
+        "structured": True, "early_abort": False,
     }  # fmt: skip
     assert len(callbacks) == 2  # 40 patents: two batches of 32, queued after the commit
 

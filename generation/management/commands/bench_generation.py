@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from django.core.management.base import BaseCommand, CommandParser
 
+from generation.codecs import TokenizerCodec
 from generation.drift import measure_drift
 from generation.engine import PatentEngine, Request
 from generation.llm import TOP_DOWN_PROMPT, DecodingParameters
@@ -73,7 +74,7 @@ class Command(BaseCommand):
             self.stderr.write(f"baseline: {len(outputs)} x {new_tokens} tokens in {seconds:.1f} s")
         result["baseline_tok_s"] = baseline_tok_s
 
-        engine = PatentEngine(model, tokenizer, slots=slots, max_length=new_tokens + 16, int8=not fp32)
+        engine = PatentEngine(model, TokenizerCodec(tokenizer), slots=slots, max_length=new_tokens + 16, int8=not fp32)
         parameters = DecodingParameters(
             temperature=0.5, top_p=1.0, top_k=0, repetition_penalty=1.0, max_new_tokens=new_tokens
         )

@@ -37,6 +37,10 @@ class Command(BaseCommand):
         parser.add_argument("--top-p", type=float, default=DEFAULTS.top_p)
         parser.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--unstructured", action="store_true", help="Sample without structure-aware decoding (and early abort)."
+        )
+        parser.add_argument("--no-early-abort", action="store_true", help="Finish outputs that already failed a gate.")
         parser.add_argument("--output", type=Path, default=None, help="Default: VAR_DIR/bench/hit-rate-<time>.jsonl")
         parser.add_argument("--keep", action="store_true", help="Publish for real instead of rolling back.")
 
@@ -47,6 +51,8 @@ class Command(BaseCommand):
             top_k=DEFAULTS.top_k,
             repetition_penalty=DEFAULTS.repetition_penalty,
             max_new_tokens=options["max_new_tokens"],
+            structured=not options["unstructured"],
+            early_abort=not options["no_early_abort"],
         )
         output = (
             options["output"] or Path(settings.VAR_DIR) / "bench" / f"hit-rate-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"

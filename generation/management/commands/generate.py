@@ -24,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty)
         parser.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--unstructured", action="store_true", help="Sample without structure-aware decoding (and early abort)."
+        )
+        parser.add_argument("--no-early-abort", action="store_true", help="Finish outputs that already failed a gate.")
         parser.add_argument("--inline", action="store_true", help="Run the batches here instead of queueing them.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,6 +37,8 @@ class Command(BaseCommand):
             top_k=options["top_k"],
             repetition_penalty=options["repetition_penalty"],
             max_new_tokens=options["max_new_tokens"],
+            structured=not options["unstructured"],
+            early_abort=not options["no_early_abort"],
         )
         run = create_run(
             mode=options["mode"],

@@ -29,7 +29,16 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
         parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
         parser.add_argument(
+            "--evaluate-every", type=int, default=DEFAULTS.evaluate_every, help="Steps between held-out evaluations."
+        )
+        parser.add_argument(
             "--bf16", action="store_true", help="bf16 autocast: faster only on CPUs with native bf16 (not AVX2-only)."
+        )
+        parser.add_argument(
+            "--warm-start",
+            default=None,
+            help='Start from a BERT checkpoint: "minilm" (the bundled embedding model) or a directory. '
+            "Default: a GPT-NeoX from scratch.",
         )
         parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
         parser.add_argument(
