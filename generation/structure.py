@@ -208,6 +208,11 @@ class Guide:
     def _write(self, state: SequenceState, token: int) -> int:
         state.line.append(token)
         state.line_text += self.codec.token_texts[token]
+        if self.early_abort and len(state.line) % 8 == 0 and not state.aborted:
+            # A field past its gate's word limit fails whatever follows (counted every few tokens: cheap).
+            words = len(state.line_text.split())
+            if words > {"Title": MAX_TITLE_WORDS, "Abstract": MAX_ABSTRACT_WORDS}.get(state.name, MAX_CLAIM_WORDS):
+                state.aborted = Rejection.OVERLONG_FIELD
         return token
 
     def _begin(self, state: SequenceState, ids: list[int]) -> int:

@@ -180,3 +180,14 @@ def test_an_output_that_failed_a_gate_leaves_its_slot_to_the_next_prompt(random_
     assert [c.aborted for c in completions] == [Rejection.CLAIM_1_FORM] * 3
     assert all(c.new_tokens < 200 for c in completions)
     assert all("## Abstract" not in c.text for c in completions)
+
+
+def test_a_title_past_its_word_limit_is_aborted_while_it_is_written(codec) -> None:  # type: ignore[no-untyped-def]
+    guide = Guide(codec, early_abort=True)
+    prompt = TOP_DOWN_PROMPT
+    state = guide.start(prompt, codec.encode_prompt(prompt), 2000)  # a title budget of 160 tokens
+
+    for token in [*state.forced, *codec.continuation_ids(" ".join(["reel"] * 40))]:
+        guide.advance(state, token)
+
+    assert state.aborted == Rejection.OVERLONG_FIELD

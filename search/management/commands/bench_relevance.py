@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from search import evaluation
+from search.benchmarks import relevance
 from search.models import Patent
 
 
@@ -22,23 +22,23 @@ class Command(BaseCommand):
     def handle(self, *args: Any, documents: int | None, seed: int, **options: Any) -> None:
         if not Patent.objects.filter(embedding__isnull=False).exists():
             raise CommandError("No embedded documents: run `manage.py import_patents` first.")
-        bm25 = evaluation.BM25(evaluation.indexed_lexemes())
-        items = evaluation.known_items(bm25, seed=seed)
+        bm25 = relevance.BM25(relevance.indexed_lexemes())
+        items = relevance.known_items(bm25, seed=seed)
         if documents:
             targets = sorted({item.target for item in items})[:documents]
             items = [item for item in items if item.target in set(targets)]
         lexemes = dict(
-            zip([item.query for item in items], evaluation.query_lexemes([i.query for i in items]), strict=True)
+            zip([item.query for item in items], relevance.query_lexemes([i.query for i in items]), strict=True)
         )
         methods = {
             "bm25": lambda query: bm25.rank(lexemes[query]),
-            "fulltext": evaluation.site_method("fulltext"),
-            "semantic": evaluation.site_method("semantic"),
-            "hybrid": evaluation.site_method("hybrid"),
-            "hybrid_rrf": evaluation.hybrid_by_rrf,
+            "fulltext": relevance.site_method("fulltext"),
+            "semantic": relevance.site_method("semantic"),
+            "hybrid": relevance.site_method("hybrid"),
+            "hybrid_rrf": relevance.hybrid_by_rrf,
         }
         self.stderr.write(f"{len(items):,} queries over {len({item.target for item in items}):,} documents…")
-        scores = evaluation.evaluate(items, methods)
+        scores = relevance.evaluate(items, methods)
         result: dict[str, Any] = {"queries": len(items), "documents": len(bm25.documents)}
         for name, by_kind in scores.items():
             for kind, score in by_kind.items():
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"{name:>9}: recall@10 {by_kind['all'].recall_at_10:.3f}  MRR {by_kind['all'].mrr:.3f}  "
                 + "  ".join(
-                    f"{kind} {by_kind[kind].recall_at_10:.3f}/{by_kind[kind].mrr:.3f}" for kind in evaluation.KINDS
+                    f"{kind} {by_kind[kind].recall_at_10:.3f}/{by_kind[kind].mrr:.3f}" for kind in relevance.KINDS
                 )
             )
         self.stdout.write(json.dumps(result))

@@ -21,7 +21,8 @@ from pgvector.django import CosineDistance
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
-from search import searching, synthetic
+from search import searching
+from search.benchmarks import synthetic
 from search.models import Patent
 from search.searching import Filters
 

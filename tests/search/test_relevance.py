@@ -2,7 +2,7 @@
 
 import pytest
 
-from search.evaluation import reciprocal_rank_fusion
+from search.benchmarks.relevance import reciprocal_rank_fusion
 
 
 def test_reciprocal_rank_fusion_sums_weighted_reciprocal_ranks() -> None:
