@@ -20,7 +20,8 @@ class LatestPublications(Feed):
     author_name = "All the Patents"
 
     def items(self) -> QuerySet[Patent]:
-        return Patent.objects.only("id", "title", "abstract", "origin", "published_at", "sha256", "model_name")[:50]
+        fields = ("id", "title", "abstract", "origin", "published_at", "sha256", "model_name")
+        return Patent.objects.only(*fields).order_by("-id")[:50]
 
     def item_title(self, item: Patent) -> str:
         return f"{item.public_id}: {item.title}"

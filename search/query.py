@@ -29,6 +29,7 @@ exact condition re-checks them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -150,7 +151,13 @@ class Token:
     keyword: str = ""  # ADJ, NEAR, WITH or SAME for a proximity operator
 
 
-def _tokens(query: str) -> Iterator[Token]:
+@functools.lru_cache(maxsize=512)
+def _tokens(query: str) -> tuple[Token, ...]:
+    """The query's tokens, read once however many times a request asks (mode choice, parse, highlighting)."""
+    return tuple(_read_tokens(query))
+
+
+def _read_tokens(query: str) -> Iterator[Token]:
     position = 0
     while position < len(query):
         match = _TOKEN.match(query, position)
@@ -394,7 +401,7 @@ def _with_weights(node: Node, weights: str) -> Node:
     return replace(node, left=_with_weights(node.left, weights), right=_with_weights(node.right, weights))
 
 
-def check_text(query: str) -> None:
+def check_query(query: str) -> None:
     """Problems that make a query unusable in any mode: its length and control characters."""
     if len(query) > MAX_QUERY_LENGTH:
         raise QuerySyntaxError(
@@ -409,7 +416,7 @@ def check_text(query: str) -> None:
 
 def parse(query: str, *, default_operator: str = "AND") -> Node:
     """The query's tree; QuerySyntaxError names the problem and where it is."""
-    check_text(query)
+    check_query(query)
     return _Parser(query, default_operator.upper()).parse()
 
 

@@ -187,7 +187,7 @@ def search(
     """
     text = text.strip()
     try:
-        query_language.check_text(text)
+        query_language.check_query(text)
     except query_language.QuerySyntaxError as error:
         raise SearchError(str(error)) from None
     filters = filters or Filters()
@@ -199,10 +199,19 @@ def search(
         return tsquery if snippets else ""
 
     if mode == "semantic":
-        vector = embed_query(_check_text(text, MAX_TEXT_LENGTH))
+        vector = embed_query(_check_pasted_text(text))
         ranked = semantic_ranking(vector, filters, depth=offset + limit)
         total, exact = _ranked_total(ranked, offset + limit, filters)
-        return _page(mode, ranked, marked(_plain_tsquery(text)), offset, limit, total, exact, sort)
+        return _page(
+            mode,
+            ranked,
+            highlight=marked(_plain_tsquery(text)),
+            offset=offset,
+            limit=limit,
+            sort=sort,
+            total=total,
+            total_is_exact=exact,
+        )
     if mode == "hybrid":
         return _hybrid(text, filters, sort, offset, limit, default_operator, marked)
     compiled = _compile(text, default_operator)
@@ -212,10 +221,19 @@ def search(
     if not ranked and _bare_words(text):
         # Plain words that no document has all of: rank the documents with the most telling ones.
         ranked = keyword_ranking(text, filters, depth=offset + limit)
-        results = _page(mode, ranked, marked(_plain_tsquery(text)), offset, limit, len(ranked), True, sort)
+        results = _page(mode, ranked, highlight=marked(_plain_tsquery(text)), offset=offset, limit=limit, sort=sort)
         results.notes.append("No document contains all of these words; these contain the rarest of them.")
         return results
-    results = _page(mode, ranked, marked(compiled.tsquery), offset, limit, total, exact, sort)
+    results = _page(
+        mode,
+        ranked,
+        highlight=marked(compiled.tsquery),
+        offset=offset,
+        limit=limit,
+        sort=sort,
+        total=total,
+        total_is_exact=exact,
+    )
     if not exact:
         results.notes.append(
             f"More than {RANK_CANDIDATES:,} documents match, too many to rank them all: up to {TIER_CANDIDATES:,} "
@@ -244,7 +262,7 @@ def _hybrid(
     ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
     fused = convex_fusion(ranked_text[:FUSION_DEPTH], ranked_vector)
     highlight = _plain_tsquery(text) if plain else compiled.tsquery
-    return _page(mode, fused, marked(highlight), offset, limit, len(fused), True, sort)
+    return _page(mode, fused, highlight=marked(highlight), offset=offset, limit=limit, sort=sort)
 
 
 def similar(patent: Patent, *, limit: int = 10, filters: Filters | None = None) -> list[Hit]:
@@ -252,17 +270,28 @@ def similar(patent: Patent, *, limit: int = 10, filters: Filters | None = None) 
     if patent.embedding is None:
         return []
     ranked = semantic_ranking(patent.embedding, filters or Filters(), depth=limit + 1, exclude=patent.pk)
-    return _page("semantic", ranked[:limit], "", 0, limit, len(ranked), True, "relevance").hits
+    return _page(
+        "semantic", ranked[:limit], highlight="", offset=0, limit=limit, sort="relevance", total=len(ranked)
+    ).hits
 
 
 def search_by_text(text: str, *, filters: Filters | None = None, offset: int = 0, limit: int = 20) -> Results:
     """The documents closest to a pasted claim or whole draft application."""
     _check_page(offset, limit)
-    vector = embed_query(_check_text(text, MAX_TEXT_LENGTH))
+    vector = embed_query(_check_pasted_text(text))
     filters = filters or Filters()
     ranked = semantic_ranking(vector, filters, depth=offset + limit)
     total, exact = _ranked_total(ranked, offset + limit, filters)
-    return _page("semantic", ranked, _plain_tsquery(text), offset, limit, total, exact, "relevance")
+    return _page(
+        "semantic",
+        ranked,
+        highlight=_plain_tsquery(text),
+        offset=offset,
+        limit=limit,
+        sort="relevance",
+        total=total,
+        total_is_exact=exact,
+    )
 
 
 def convex_fusion(
@@ -334,7 +363,7 @@ def fulltext_ranking(
     """
     if compiled.matches_nothing:
         return [], 0, True
-    documents = filters.apply(Patent.objects.all()).order_by()
+    documents = filters.apply(Patent.objects.all())
     estimate = _estimated_rows(_with_words(documents, "search_vector", compiled))
     if estimate <= RANK_CANDIDATES:
         ranked, complete = _ranked_tier(compiled, documents, "search_vector", RANK_CANDIDATES, estimate=estimate)
@@ -475,7 +504,16 @@ def _by_date(
     counted = matching.values("id")[: MAX_RESULTS + 1].count()
     exact = counted <= MAX_RESULTS
     total = counted if exact else max(_estimated_rows(matching), counted)
-    results = _page("fulltext", [(patent_id, 0.0) for patent_id in page], highlight, 0, limit, total, exact, "date")
+    results = _page(
+        "fulltext",
+        [(patent_id, 0.0) for patent_id in page],
+        highlight=highlight,
+        offset=0,
+        limit=limit,
+        sort="date",
+        total=total,
+        total_is_exact=exact,
+    )
     results.offset = offset
     return results
 
@@ -582,10 +620,8 @@ class _BM25Query:
     depth: int
 
     def ranking(self, vector: str, first_by: str, reads: int, expected: float) -> list[tuple[int, float]]:
-        candidates = (
-            self.filters.apply(Patent.objects.all())
-            .order_by()
-            .filter(RawSQL(f"{vector} @@ %s::tsquery", [self.any_chosen], output_field=BooleanField()))
+        candidates = self.filters.apply(Patent.objects.all()).filter(
+            RawSQL(f"{vector} @@ %s::tsquery", [self.any_chosen], output_field=BooleanField())
         )
         columns = dict.fromkeys(["id", "search_vector", vector])
         sql, parameters = candidates.values(*columns).query.sql_with_params()
@@ -660,13 +696,16 @@ def semantic_ranking(
 def _page(
     mode: Mode,
     ranked: Sequence[tuple[int, float]],
+    *,
     highlight: str,
     offset: int,
     limit: int,
-    total: int,
-    total_is_exact: bool,
     sort: Sort,
+    total: int | None = None,
+    total_is_exact: bool = True,
 ) -> Results:
+    """One page of a ranking, with snippets; the total is the ranking's length unless it is known to be more."""
+    total = len(ranked) if total is None else total
     if sort == "date" and mode != "fulltext":
         ranked = _newest_first(ranked)
     window = list(ranked[offset : offset + limit])
@@ -736,9 +775,10 @@ def _check_page(offset: int, limit: int, largest: int = 100) -> None:
         raise SearchError(f"offset must be between 0 and {MAX_RESULTS - limit} (results stop at {MAX_RESULTS:,})")
 
 
-def _check_text(text: str, limit: int) -> str:
+def _check_pasted_text(text: str) -> str:
+    """A claim or draft pasted for semantic search: far longer than a query may be (MAX_TEXT_LENGTH)."""
     if not text.strip():
         raise SearchError("The query is empty")
-    if len(text) > limit:
-        raise SearchError(f"The text is {len(text):,} characters long; the limit is {limit:,}")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise SearchError(f"The text is {len(text):,} characters long; the limit is {MAX_TEXT_LENGTH:,}")
     return text

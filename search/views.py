@@ -23,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
         generated=Count("id", filter=Q(origin=Origin.GENERATED)),
         reference=Count("id", filter=Q(origin=Origin.REFERENCE)),
     )
-    latest = Patent.objects.only(*LIST_FIELDS)[:10]
+    latest = Patent.objects.only(*LIST_FIELDS).order_by("-id")[:10]
     return render(request, "search/home.html", {"counts": counts, "latest": latest})
 
 
