@@ -3,27 +3,7 @@
 import pytest
 
 from generation.checking import Rejection, check_patent, cited_claims, repetition_ratio
-
-TITLE = "Collapsible hose reel with a ratchet lock"
-ABSTRACT = (
-    "A hose reel has a drum mounted on a frame that folds flat for storage. A ratchet lock on the "
-    "drum axle holds the drum at any angle, and a release lever frees it so the hose can be wound."
-)
-CLAIMS = [
-    "1. A hose reel comprising: a frame having two legs joined by a hinge; a drum mounted on an axle "
-    "carried by the frame; and a ratchet lock on the axle that holds the drum against rotation.",
-    "2. The hose reel of claim 1, wherein the legs fold against each other about the hinge.",
-    "3. The hose reel of claim 1, further comprising a release lever that disengages the ratchet lock.",
-    "4. The hose reel of claim 3, wherein the release lever is spring biased toward the ratchet.",
-]
-
-
-def top_down(title: str = TITLE, abstract: str = ABSTRACT, claims: list[str] = CLAIMS) -> str:
-    return f"# Patent\n\n## Title\n{title}\n\n## Abstract\n{abstract}\n\n## Claims\n" + "\n".join(claims) + "\n"
-
-
-def bottom_up(title: str = TITLE, abstract: str = ABSTRACT, claims: list[str] = CLAIMS) -> str:
-    return "# Patent\n\n## Claims\n" + "\n".join(claims) + f"\n\n## Abstract\n{abstract}\n\n## Title\n{title}\n"
+from tests.factories import ABSTRACT, CLAIMS, TITLE, bottom_up, top_down
 
 
 @pytest.mark.parametrize("render", [top_down, bottom_up])

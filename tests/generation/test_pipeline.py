@@ -10,7 +10,7 @@ from generation.models import Generation, GenerationRun, PromptMode
 from generation.pipeline import SampledBatch, record_batch, run_batch
 from generation.runs import create_run
 from search.models import Origin, Patent
-from tests.generation.test_checking import bottom_up, top_down
+from tests.factories import bottom_up, top_down
 
 BELL = (
     "# Patent\n\n## Claims\n"

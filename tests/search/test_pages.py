@@ -3,14 +3,13 @@
 import csv
 import datetime
 import io
-import xml.etree.ElementTree as ElementTree
 
 import pytest
 from django.test import Client
 
 from generation.models import GenerationRun, PromptMode
-from search.documents import canonical_text
-from search.models import Origin, Patent
+from search.models import Patent
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +17,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def generated(db: None) -> Patent:
     run = GenerationRun.objects.create(mode=PromptMode.TOP_DOWN, model_name="kl3m-mini", requested_count=1)
-    claims = [{"number": 1, "text": "A cup holder comprising a spring clip & a ring."}]
-    title, abstract = "Cup holder with a spring clip", "A cup holder clamps to a table edge with a spring clip."
-    return Patent.objects.create(
-        title=title,
-        abstract=abstract,
-        claims=claims,
-        text=canonical_text(title=title, abstract=abstract, claims=claims),
-        origin=Origin.GENERATED,
+    return factories.patent(
+        title="Cup holder with a spring clip",
+        abstract="A cup holder clamps to a table edge with a spring clip.",
+        claims=["A cup holder comprising a spring clip & a ring."],
         generation_run=run,
         model_name="kl3m-mini",
         model_revision="abc123",
@@ -81,15 +76,6 @@ def test_search_page_makes_the_same_number_of_queries_for_one_result_or_five(
     one = queries_for("footplate")  # one document
     five = queries_for("comprising")  # all five
     assert one == five
-
-
-def test_browse_pages_query_a_fixed_number_of_times(
-    client: Client, imported: dict[str, Patent], django_assert_max_num_queries: object
-) -> None:
-    today = datetime.datetime.now(datetime.UTC)
-    with django_assert_max_num_queries(3):  # type: ignore[operator]
-        page = client.get(f"/browse/{today:%Y/%m/%d}/").content.decode()
-    assert page.count('class="result-title"') == 5
 
 
 def test_search_by_text_finds_the_document_a_claim_comes_from(client: Client, imported: dict[str, Patent]) -> None:
@@ -160,24 +146,6 @@ def test_exports_hold_every_result_in_csv_ris_and_bibtex(client: Client, importe
     assert ris.count("TY  - ELEC") == 5
     assert ris.count("ER  - ") == 5
     assert bibtex.count("@misc{ATP-") == 5
-
-
-def test_feed_sitemap_and_robots_let_crawlers_find_every_document(client: Client, imported: dict[str, Patent]) -> None:
-    atom = ElementTree.fromstring(client.get("/feed.atom").content)
-    index = ElementTree.fromstring(client.get("/sitemap.xml").content)
-    documents = ElementTree.fromstring(client.get("/sitemap-documents.xml").content)
-    robots = client.get("/robots.txt").content.decode()
-
-    namespace = {"atom": "http://www.w3.org/2005/Atom", "sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-    assert len(atom.findall("atom:entry", namespace)) == 5
-    assert "http://testserver/sitemap-documents.xml" in [
-        loc.text for loc in index.findall("sm:sitemap/sm:loc", namespace)
-    ]
-    assert sorted(loc.text for loc in documents.findall("sm:url/sm:loc", namespace)) == sorted(
-        f"http://testserver{patent.get_absolute_url()}" for patent in imported.values()
-    )
-    assert "User-agent: *\nAllow: /\n" in robots
-    assert "Sitemap: http://testserver/sitemap.xml" in robots
 
 
 def test_pages_load_nothing_from_other_sites(client: Client, generated: Patent) -> None:

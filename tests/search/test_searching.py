@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from search import searching
-from search.documents import canonical_text
 from search.models import Origin, Patent
 from search.searching import Filters, SearchError, convex_fusion, search
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -60,21 +60,19 @@ CORPUS = [
 
 @pytest.fixture
 def corpus(db: None) -> dict[str, Patent]:
-    patents = []
-    for source_id, title, abstract, claim_texts, date, cpc in CORPUS:
-        claims = [{"number": number, "text": text} for number, text in enumerate(claim_texts, start=1)]
-        patents.append(
-            Patent(
-                title=title,
-                abstract=abstract,
-                claims=claims,
-                text=canonical_text(title=title, abstract=abstract, claims=claims),
-                origin=Origin.REFERENCE,
-                source_id=source_id,
-                source_date=datetime.date.fromisoformat(date),
-                cpc=cpc,
-            )
+    patents = [
+        factories.patent(
+            title=title,
+            abstract=abstract,
+            claims=claims,
+            origin=Origin.REFERENCE,
+            save=False,
+            source_id=source_id,
+            source_date=datetime.date.fromisoformat(date),
+            cpc=cpc,
         )
+        for source_id, title, abstract, claims, date, cpc in CORPUS
+    ]
     Patent.objects.bulk_create(patents)
     return {patent.source_id: patent for patent in Patent.objects.all()}
 
