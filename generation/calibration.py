@@ -97,12 +97,12 @@ def judge(cases: Sequence[Case], *, novelty: bool = True) -> list[Judgement]:
     return judgements
 
 
-def complete_patents() -> list[dict]:  # type: ignore[type-arg]
+def complete_patents() -> list[dict]:
     """The bundled real patents whose claim sets are complete (the sample's part B has claim 1 only)."""
     return [record for record in read_corpus([SAMPLE_CORPUS, EXTRA_CORPUS]) if record.get("claims_complete")]
 
 
-def _claims(record: dict) -> list[str]:  # type: ignore[type-arg]
+def _claims(record: dict) -> list[str]:
     return [_CLAIM_NUMBER.sub("", claim) for claim in record["claims"]]
 
 
@@ -115,7 +115,7 @@ def _render(index: int, title: str, abstract: str, claims: Sequence[str]) -> str
     return render(title, abstract, claims)
 
 
-def real_cases(records: Sequence[dict], stored: dict[str, int]) -> list[Case]:  # type: ignore[type-arg]
+def real_cases(records: Sequence[dict], stored: dict[str, int]) -> list[Case]:
     """Each patent in both orders, as the model would write it; novelty against every other stored document."""
     return [
         Case(render(r["title"], r["abstract"], r["claims"]), exclude=stored.get(r["id"]))
@@ -124,7 +124,7 @@ def real_cases(records: Sequence[dict], stored: dict[str, int]) -> list[Case]:  
     ]
 
 
-def corrupted_cases(kind: str, records: Sequence[dict], rng: random.Random) -> list[Case]:  # type: ignore[type-arg]
+def corrupted_cases(kind: str, records: Sequence[dict], rng: random.Random) -> list[Case]:
     if kind == "weak_generator":
         lines = WEAK_OUTPUTS.read_text(encoding="utf-8").splitlines()
         return [Case(o["text"], o["finished"]) for o in map(json.loads, lines) if o]

@@ -28,7 +28,7 @@ def token_logprobs(model: torch.nn.Module, ids: torch.Tensor) -> tuple[torch.Ten
     return logprobs.gather(1, ids[1:, None])[:, 0], logits.argmax(dim=-1)
 
 
-def measure_drift(model: torch.nn.Module, tokenizer, *, documents: int = 20, max_tokens: int = 512) -> Drift:  # type: ignore[no-untyped-def]
+def measure_drift(model: torch.nn.Module, tokenizer, *, documents: int = 20, max_tokens: int = 512) -> Drift:
     quantized = quantize_int8(model)
     records = [json.loads(line) for line in SAMPLE_CORPUS.read_text().splitlines()[:documents]]
     drifts, fp32_total, int8_total, agree, count = [], 0.0, 0.0, 0, 0

@@ -151,7 +151,7 @@ class BertNetwork:
     def attention_inputs(self, index: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t, _ = x.shape
         attention = self.layers[index].attention.self
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             projection(x).view(n, t, self.heads, self.head_size).transpose(1, 2)
             for projection in (attention.query, attention.key, attention.value)
         )
@@ -299,11 +299,11 @@ class PatentEngine:
         def draw(logits: torch.Tensor, window: slice) -> torch.Tensor:
             if guide:
                 for row, state in enumerate(states[window]):
-                    guide.mask(state, logits[row])  # type: ignore[arg-type]
+                    guide.mask(state, logits[row])
             tokens = self._draw(logits, seen[window], parameters, generators[window])
             if guide:
                 for row, state in enumerate(states[window]):
-                    tokens[row] = guide.advance(state, int(tokens[row]))  # type: ignore[arg-type]
+                    tokens[row] = guide.advance(state, int(tokens[row]))
             return tokens
 
         def admit(slot: int) -> None:

@@ -34,7 +34,7 @@ class RunForm(forms.Form):
     def clean_seeds(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["seeds"].splitlines() if line.strip()]
 
-    def clean(self) -> dict:  # type: ignore[type-arg]
+    def clean(self) -> dict:
         cleaned = super().clean() or {}
         if cleaned.get("mode") == PromptMode.SEEDED and not cleaned.get("seeds"):
             self.add_error("seeds", "A seeded run needs at least one title or topic.")

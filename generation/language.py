@@ -68,11 +68,11 @@ def _corpus_documents() -> tuple[list[str], ...]:
     return tuple(documents)
 
 
-def _in_two_documents(items_per_document: Iterable[set]) -> set:  # type: ignore[type-arg]
+def _in_two_documents(items_per_document: Iterable[set]) -> set:
     """What at least two documents have: a word or pair only one patent uses says nothing about a new text
     (and counting it would let every real patent vouch for itself)."""
-    seen: set = set()  # type: ignore[type-arg]
-    repeated: set = set()  # type: ignore[type-arg]
+    seen: set = set()
+    repeated: set = set()
     for items in items_per_document:
         repeated |= items & seen
         seen |= items

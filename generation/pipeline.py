@@ -118,7 +118,7 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
     vectors = dict(
         zip(
             map(id, good),
-            embed_documents([DocumentText(v.parsed.title, v.parsed.abstract, v.parsed.claims) for v in good]),  # type: ignore[union-attr]
+            embed_documents([DocumentText(v.parsed.title, v.parsed.abstract, v.parsed.claims) for v in good]),
             strict=True,
         )
     )

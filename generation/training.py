@@ -58,11 +58,11 @@ def bottom_up_text(title: str, abstract: str, claims: Sequence[str]) -> str:
 RENDERINGS = (top_down_text, bottom_up_text)
 
 
-def read_corpus(corpora: Iterable[Path]) -> list[dict]:  # type: ignore[type-arg]
+def read_corpus(corpora: Iterable[Path]) -> list[dict]:
     return [json.loads(line) for corpus in corpora for line in corpus.read_text(encoding="utf-8").splitlines() if line]
 
 
-def is_held_out(record: dict) -> bool:  # type: ignore[type-arg]
+def is_held_out(record: dict) -> bool:
     """A stable choice by publication number, the same in every run and on every machine."""
     return int(hashlib.sha256(record["id"].encode()).hexdigest(), 16) % HELD_OUT_EVERY == 0
 
@@ -74,7 +74,7 @@ def training_texts(corpus: Path, *, seed: int = 0) -> list[str]:
     return texts
 
 
-def fitted_tokens(codec: TextCodec, record: dict, render: Callable[..., str], limit: int) -> list[int] | None:  # type: ignore[type-arg]
+def fitted_tokens(codec: TextCodec, record: dict, render: Callable[..., str], limit: int) -> list[int] | None:
     """The document's tokens and the end token, with as many whole claims as fit in `limit`; None if not one does."""
 
     def encode(claims: int) -> list[int]:
@@ -95,7 +95,7 @@ def fitted_tokens(codec: TextCodec, record: dict, render: Callable[..., str], li
     return encode(low)
 
 
-def tokenized_documents(codec: TextCodec, records: Iterable[dict], limit: int) -> list[list[int]]:  # type: ignore[type-arg]
+def tokenized_documents(codec: TextCodec, records: Iterable[dict], limit: int) -> list[list[int]]:
     documents = []
     for record in records:
         for render in RENDERINGS:
@@ -173,7 +173,7 @@ class TrainingResult:
     held_out_documents: int
 
 
-def build_model(config: TrainingConfig):  # type: ignore[no-untyped-def]
+def build_model(config: TrainingConfig):
     """A small GPT-NeoX of the kl3m-002-170m family's shape (rotary on a quarter of each head), and its tokenizer.
 
     Input and output embeddings are tied: at this size they are most of the weights, and tying them
@@ -199,7 +199,7 @@ def build_model(config: TrainingConfig):  # type: ignore[no-untyped-def]
     return GPTNeoXForCausalLM(model_config), tokenizer
 
 
-def warm_started_model(checkpoint: str):  # type: ignore[no-untyped-def]
+def warm_started_model(checkpoint: str):
     """A causal decoder with a BERT checkpoint's weights (Rothe et al., 2020), and its tokenizer.
 
     The encoder's self-attention becomes causal; its word embeddings are tied to the output layer, and
@@ -222,7 +222,7 @@ def warm_started_model(checkpoint: str):  # type: ignore[no-untyped-def]
 
 
 @torch.no_grad()
-def held_out_loss(model, rows: Sequence[list[int]], pad_id: int, *, bf16: bool, batch_size: int) -> float:  # type: ignore[no-untyped-def]
+def held_out_loss(model, rows: Sequence[list[int]], pad_id: int, *, bf16: bool, batch_size: int) -> float:
     """Mean loss per token (nats) on the held-out documents."""
     model.eval()
     total, count = 0.0, 0
@@ -275,7 +275,7 @@ def train_generator(
     queue: list[list[int]] = []
     best_held_out = math.inf
 
-    def save(model, steps: int, tokens: int, first: float, last: float, held_out_loss: float) -> None:  # type: ignore[no-untyped-def]
+    def save(model, steps: int, tokens: int, first: float, last: float, held_out_loss: float) -> None:
         output.mkdir(parents=True, exist_ok=True)
         model.eval()
         # The warm-started model is saved in fp16 (loaded as fp32): it keeps the bundled copy under 50 MB.

@@ -42,7 +42,7 @@ def model_path() -> str:
 
 
 @functools.cache
-def load_model():  # type: ignore[no-untyped-def]
+def load_model():
     """Loaded once per process (web, worker, command)."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -58,7 +58,7 @@ def load_model():  # type: ignore[no-untyped-def]
     return model
 
 
-def _window(model) -> int:  # type: ignore[no-untyped-def]
+def _window(model) -> int:
     # Room for the [CLS] and [SEP] tokens the model adds to every input.
     return int(model.max_seq_length) - 2
 

@@ -28,7 +28,7 @@ class Copy:
     jaccard: float
 
 
-def find_copy(title: str, abstract: str, claims: list[dict], *, exclude: int | None = None) -> Copy | None:  # type: ignore[type-arg]
+def find_copy(title: str, abstract: str, claims: list[dict], *, exclude: int | None = None) -> Copy | None:
     """The stored document this text copies most (shared word 5-grams), if any copies it enough.
 
     `exclude` leaves one stored document out (bench_gates holds each real patent against the others).

@@ -64,6 +64,6 @@ def band_keys(sig: np.ndarray) -> list[int]:
     return keys
 
 
-def document_text(title: str, abstract: str, claims: list[dict]) -> str:  # type: ignore[type-arg]
+def document_text(title: str, abstract: str, claims: list[dict]) -> str:
     """What is compared: the words of the whole document."""
     return " ".join([title, abstract, *(claim["text"] for claim in claims)])

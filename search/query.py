@@ -626,7 +626,7 @@ class _Compiler:
             return None
         if isinstance(node, And):
             return _and([self.relaxed(operand) for operand in node.operands])
-        operands = node.operands if isinstance(node, Or) else (node.left, node.right)  # type: ignore[union-attr]
+        operands = node.operands if isinstance(node, Or) else (node.left, node.right)
         return _or([self.relaxed(operand) for operand in operands])
 
     def unpositioned(self, node: Node) -> Compiled:
@@ -644,7 +644,7 @@ class _Compiler:
             return None  # "not in this phrase" rules nothing out by its words alone
         if isinstance(node, And):
             return _and([self.unpositioned(operand) for operand in node.operands])
-        operands = node.operands if isinstance(node, Or) else (node.left, node.right)  # type: ignore[union-attr]
+        operands = node.operands if isinstance(node, Or) else (node.left, node.right)
         return _or([self.unpositioned(operand) for operand in operands])
 
     def condition(self, node: Node) -> tuple[str, list[str]]:

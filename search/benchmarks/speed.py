@@ -75,7 +75,7 @@ def use_database(name: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _connect_parameters(settings: dict, dbname: str) -> dict:  # type: ignore[type-arg]
+def _connect_parameters(settings: dict, dbname: str) -> dict:
     parameters = {"dbname": dbname, "user": settings["USER"], "host": settings["HOST"], "port": settings["PORT"]}
     if settings.get("PASSWORD"):
         parameters["password"] = settings["PASSWORD"]

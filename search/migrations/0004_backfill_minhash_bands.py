@@ -5,7 +5,7 @@ from django.db import migrations
 from search import minhash
 
 
-def backfill(apps, schema_editor):  # type: ignore[no-untyped-def]
+def backfill(apps, schema_editor):
     Patent = apps.get_model("search", "Patent")
     MinHashBand = apps.get_model("search", "MinHashBand")
     batch = []

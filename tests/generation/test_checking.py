@@ -7,7 +7,7 @@ from tests.factories import ABSTRACT, CLAIMS, TITLE, bottom_up, top_down
 
 
 @pytest.mark.parametrize("render", [top_down, bottom_up])
-def test_a_good_patent_is_accepted_in_both_orders(render) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_patent_is_accepted_in_both_orders(render) -> None:
     verdict = check_patent(render())
 
     assert verdict.accepted, verdict.reasons

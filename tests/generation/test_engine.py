@@ -20,12 +20,12 @@ PROMPTS = [TOP_DOWN_PROMPT, BOTTOM_UP_PROMPT, f"{TOP_DOWN_PROMPT}\nBicycle bell"
 
 
 @pytest.fixture(scope="module")
-def tokenizer():  # type: ignore[no-untyped-def]
+def tokenizer():
     return AutoTokenizer.from_pretrained(KL3M_TOKENIZER)
 
 
 @pytest.fixture(scope="module")
-def codec(tokenizer) -> TokenizerCodec:  # type: ignore[no-untyped-def]
+def codec(tokenizer) -> TokenizerCodec:
     return TokenizerCodec(tokenizer)
 
 
@@ -41,7 +41,7 @@ def model() -> GPTNeoXForCausalLM:
 
 
 @pytest.mark.parametrize(("fp16_cache", "tolerance"), [(False, 1e-5), (True, 1e-3)])
-def test_prefill_and_cached_decoding_give_transformers_logits(model, codec, tokenizer, fp16_cache, tolerance) -> None:  # type: ignore[no-untyped-def]
+def test_prefill_and_cached_decoding_give_transformers_logits(model, codec, tokenizer, fp16_cache, tolerance) -> None:
     engine = PatentEngine(model, codec, slots=3, max_length=64, fp16_cache=fp16_cache)
     assert (engine.kernel is not None) == fp16_cache
     ids = tokenizer(f"{TOP_DOWN_PROMPT}\nA hose reel with a ratchet lock")["input_ids"]
@@ -54,7 +54,7 @@ def test_prefill_and_cached_decoding_give_transformers_logits(model, codec, toke
         assert torch.allclose(decoded[0], expected[-1], atol=tolerance)
 
 
-def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, codec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_top_k_1_reproduces_transformers_greedy_search_in_every_slot(model, codec, tokenizer) -> None:
     # Six requests on two slots: sequences finish, leave, and new ones take their slots.
     engine = PatentEngine(model, codec, slots=2, max_length=64, fp16_cache=False)
     greedy = DecodingParameters(temperature=1.0, top_p=1.0, top_k=1, repetition_penalty=1.0, max_new_tokens=24)
@@ -113,7 +113,7 @@ def test_sampling_filters_are_transformers_processors(parameters: DecodingParame
     assert torch.equal(PatentEngine._filter(logits, seen, parameters), expected)
 
 
-def test_a_sequence_depends_on_its_seed_not_on_its_neighbours(model, codec) -> None:  # type: ignore[no-untyped-def]
+def test_a_sequence_depends_on_its_seed_not_on_its_neighbours(model, codec) -> None:
     engine = PatentEngine(model, codec, slots=4, max_length=64)
     parameters = DecodingParameters(temperature=1.0, top_p=0.95, max_new_tokens=20)
 
@@ -153,7 +153,7 @@ def test_the_bundled_generator_loads_and_writes_both_orders_offline() -> None:
 
 
 @pytest.fixture(scope="module")
-def bert_decoder():  # type: ignore[no-untyped-def]
+def bert_decoder():
     """A small random BERT decoder of the warm-started generator's kind, with MiniLM's tokenizer and codec."""
     from transformers import AutoTokenizer, BertConfig, BertLMHeadModel
 
@@ -169,7 +169,7 @@ def bert_decoder():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("fp16_cache", "tolerance"), [(False, 1e-5), (True, 1e-3)])
-def test_a_bert_decoder_gives_transformers_logits_through_the_cache(bert_decoder, fp16_cache, tolerance) -> None:  # type: ignore[no-untyped-def]
+def test_a_bert_decoder_gives_transformers_logits_through_the_cache(bert_decoder, fp16_cache, tolerance) -> None:
     model, codec = bert_decoder
     engine = PatentEngine(model, codec, slots=2, max_length=64, fp16_cache=fp16_cache)
     ids = codec.encode_prompt(f"{TOP_DOWN_PROMPT}\nA hose reel with a ratchet lock and a crank")
@@ -182,7 +182,7 @@ def test_a_bert_decoder_gives_transformers_logits_through_the_cache(bert_decoder
         assert torch.allclose(decoded[0], expected[-1], atol=tolerance)
 
 
-def test_a_bert_decoder_never_runs_past_its_learned_positions(bert_decoder) -> None:  # type: ignore[no-untyped-def]
+def test_a_bert_decoder_never_runs_past_its_learned_positions(bert_decoder) -> None:
     model, codec = bert_decoder
 
     engine = PatentEngine(model, codec, slots=2, max_length=2048, fp16_cache=False)

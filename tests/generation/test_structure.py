@@ -54,7 +54,7 @@ def write(guide: Guide, codec: TokenizerCodec, prompt: str, drawn: list[str | No
     return codec.decode(ids + written)
 
 
-def test_the_model_writing_an_early_end_gets_the_next_heading_instead(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_the_model_writing_an_early_end_gets_the_next_heading_instead(guide, codec) -> None:
     text = write(guide, codec, TOP_DOWN_PROMPT, ["Hose reel", "\n\n", "A reel.", END, "A reel, comprising: a drum."])
 
     assert _HEADING.findall(text) == ["Title", "Abstract", "Claims"]
@@ -62,7 +62,7 @@ def test_the_model_writing_an_early_end_gets_the_next_heading_instead(guide, cod
     assert sections == {"Title": "Hose reel", "Abstract": "A reel.", "Claims": "1. A reel, comprising: a drum."}
 
 
-def test_a_heading_written_twice_becomes_the_next_one(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_a_heading_written_twice_becomes_the_next_one(guide, codec) -> None:
     drawn = ["A reel, comprising: a drum.", "## Claims\n", "A reel.", "## Abstract\n", "Reel", "\n"]
     text = write(guide, codec, BOTTOM_UP_PROMPT, drawn)
 
@@ -71,7 +71,7 @@ def test_a_heading_written_twice_becomes_the_next_one(guide, codec) -> None:  # 
     assert sections == {"Claims": "1. A reel, comprising: a drum.", "Abstract": "A reel.", "Title": "Reel"}
 
 
-def test_claims_are_numbered_in_sequence_whatever_number_the_model_draws(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_claims_are_numbered_in_sequence_whatever_number_the_model_draws(guide, codec) -> None:
     drawn = ["A reel, comprising: a drum.", "\n", "7", ". The reel of claim 1.", "\n", "2", ". The reel.", "\n\n"]
     text = write(guide, codec, BOTTOM_UP_PROMPT, drawn)
 
@@ -79,7 +79,7 @@ def test_claims_are_numbered_in_sequence_whatever_number_the_model_draws(guide, 
     assert [claim["number"] for claim in claims] == [1, 2, 3]
 
 
-def test_a_dependent_claim_may_cite_only_an_earlier_claim(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_a_dependent_claim_may_cite_only_an_earlier_claim(guide, codec) -> None:
     prompt = "# Patent\n\n## Claims"
     ids = codec.encode_prompt(prompt)
     state = guide.start(prompt, ids, 400)
@@ -94,7 +94,7 @@ def test_a_dependent_claim_may_cite_only_an_earlier_claim(guide, codec) -> None:
     assert {"1", "2", "3"} & allowed == {"1"}
 
 
-def test_a_section_is_not_left_empty(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_a_section_is_not_left_empty(guide, codec) -> None:
     prompt = "# Patent\n\n## Title\nReel\n\n## Abstract"
     ids = codec.encode_prompt(prompt)
     state = guide.start(prompt, ids, 400)
@@ -111,7 +111,7 @@ def test_a_section_is_not_left_empty(guide, codec) -> None:  # type: ignore[no-u
     assert not bool(blocked[codec.continuation_ids("A")[0]])
 
 
-def test_the_end_token_waits_for_a_complete_last_claim(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_the_end_token_waits_for_a_complete_last_claim(guide, codec) -> None:
     prompt = "# Patent\n\n## Title\nReel\n\n## Abstract\nA reel.\n\n## Claims\n1. A reel, comprising"
     state = guide.start(prompt, codec.encode_prompt(prompt), 400)
     state.section = TOP_DOWN.index("Claims")
@@ -127,7 +127,7 @@ def test_the_end_token_waits_for_a_complete_last_claim(guide, codec) -> None:  #
     assert logits[codec.eos_token_id] == 0.0
 
 
-def test_a_bottom_up_patent_leaves_its_claims_in_time_for_an_abstract_and_title(guide, codec) -> None:  # type: ignore[no-untyped-def]
+def test_a_bottom_up_patent_leaves_its_claims_in_time_for_an_abstract_and_title(guide, codec) -> None:
     claim = "The reel of claim 1, wherein the drum turns."
     drawn = ["A reel, comprising: a drum.", *(piece for _ in range(40) for piece in ("\n", "2. ", claim))]
     text = write(guide, codec, BOTTOM_UP_PROMPT, drawn, limit=300)
@@ -137,13 +137,13 @@ def test_a_bottom_up_patent_leaves_its_claims_in_time_for_an_abstract_and_title(
 
 
 @pytest.fixture(scope="module")
-def bundled():  # type: ignore[no-untyped-def]
+def bundled():
     generator = load_generator(str(BUNDLED_GENERATOR))
     return PatentEngine(generator.model, generator.codec, slots=8, max_length=512)
 
 
 @pytest.mark.parametrize(("prompt", "order"), [(TOP_DOWN_PROMPT, list(TOP_DOWN)), (BOTTOM_UP_PROMPT, list(BOTTOM_UP))])
-def test_a_trained_model_never_writes_a_heading_out_of_order_or_a_claim_out_of_sequence(bundled, prompt, order) -> None:  # type: ignore[no-untyped-def]
+def test_a_trained_model_never_writes_a_heading_out_of_order_or_a_claim_out_of_sequence(bundled, prompt, order) -> None:
     parameters = DecodingParameters(max_new_tokens=240, early_abort=False)
 
     completions = list(bundled.generate([Request(prompt, seed=seed) for seed in range(16)], parameters))
@@ -160,7 +160,7 @@ def test_a_trained_model_never_writes_a_heading_out_of_order_or_a_claim_out_of_s
 
 
 @pytest.fixture(scope="module")
-def random_engine(codec):  # type: ignore[no-untyped-def]
+def random_engine(codec):
     torch.manual_seed(0)
     config = GPTNeoXConfig(
         vocab_size=32768, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -169,7 +169,7 @@ def random_engine(codec):  # type: ignore[no-untyped-def]
     return PatentEngine(GPTNeoXForCausalLM(config).eval(), codec, slots=1, max_length=512)
 
 
-def test_an_output_that_failed_a_gate_leaves_its_slot_to_the_next_prompt(random_engine) -> None:  # type: ignore[no-untyped-def]
+def test_an_output_that_failed_a_gate_leaves_its_slot_to_the_next_prompt(random_engine) -> None:
     # Random weights write salad: claim 1 has no transition, so it fails once the budget ends it.
     parameters = DecodingParameters(max_new_tokens=200)
     requests = [Request(BOTTOM_UP_PROMPT, seed=seed) for seed in range(3)]
@@ -182,7 +182,7 @@ def test_an_output_that_failed_a_gate_leaves_its_slot_to_the_next_prompt(random_
     assert all("## Abstract" not in c.text for c in completions)
 
 
-def test_a_title_past_its_word_limit_is_aborted_while_it_is_written(codec) -> None:  # type: ignore[no-untyped-def]
+def test_a_title_past_its_word_limit_is_aborted_while_it_is_written(codec) -> None:
     guide = Guide(codec, early_abort=True)
     prompt = TOP_DOWN_PROMPT
     state = guide.start(prompt, codec.encode_prompt(prompt), 2000)  # a title budget of 160 tokens

@@ -24,7 +24,7 @@ def test_training_texts_hold_every_patent_in_both_orders() -> None:
 @pytest.mark.django_db
 def test_train_generator_saves_a_model_that_loads_and_generates(
     tmp_path: Path, settings, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     output = tmp_path / "tiny"
 
     call_command(

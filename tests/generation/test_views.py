@@ -33,7 +33,7 @@ def test_anonymous_and_non_staff_users_are_refused(client: Client, path: str) ->
 
 def test_staff_start_a_run_with_its_parameters_and_it_is_queued(
     client: Client, staff: User, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post("/runs/", FORM)
 

@@ -18,7 +18,7 @@ from tests.conftest import start_worker, stop_worker
 pytestmark = pytest.mark.slow
 
 
-def wait_for(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -71,7 +71,7 @@ def test_verify_publications_passes_then_catches_a_tampered_row(imported: dict[s
 
     with pytest.raises(CommandError, match="1 problem"):
         call_command("verify_publications")
-    assert f"{truck.public_id}: the text does not match its published SHA-256" in capsys.readouterr().err  # type: ignore[attr-defined]
+    assert f"{truck.public_id}: the text does not match its published SHA-256" in capsys.readouterr().err
 
 
 def test_verify_publications_catches_a_rewritten_manifest(imported: dict[str, Patent]) -> None:

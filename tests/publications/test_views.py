@@ -15,7 +15,7 @@ def test_browse_pages_query_a_fixed_number_of_times(
     client: Client, imported: dict[str, Patent], django_assert_max_num_queries: object
 ) -> None:
     today = datetime.datetime.now(datetime.UTC)
-    with django_assert_max_num_queries(3):  # type: ignore[operator]
+    with django_assert_max_num_queries(3):
         page = client.get(f"/browse/{today:%Y/%m/%d}/").content.decode()
     assert page.count('class="result-title"') == 5
 

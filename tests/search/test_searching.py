@@ -78,7 +78,7 @@ def corpus(db: None) -> dict[str, Patent]:
 
 
 def found(query: str, **options: object) -> list[str]:
-    results = search(query, mode="fulltext", **options)  # type: ignore[arg-type]
+    results = search(query, mode="fulltext", **options)
     return [hit.patent.source_id for hit in results.hits]
 
 

@@ -14,7 +14,7 @@ from generation.llm import TOP_DOWN_PROMPT, DecodingParameters
 from generation.training import KL3M_TOKENIZER
 
 
-def kl3m_shaped_model():  # type: ignore[no-untyped-def]
+def kl3m_shaped_model():
     """alea-institute/kl3m-002-170m-patent's architecture with random weights (speed does not depend on them)."""
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
