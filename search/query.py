@@ -39,6 +39,10 @@ MAX_QUERY_LENGTH = 4_000
 MAX_WORD_DISTANCE = 99
 MAX_UNIT_DISTANCE = 25  # Patent Public Search's limit for SAMEn
 MAX_EXPANSIONS = 300
+# Bounds on a query's shape, so its cost (and the parser's and compiler's recursion) stays predictable:
+# real searches nest a few levels and name tens of terms.
+MAX_NESTING = 32
+MAX_TERMS = 256
 MIN_TRUNCATION_STEM = 2
 
 Unit = Literal["word", "sentence", "paragraph"]
@@ -208,6 +212,19 @@ class _Parser:
     def __init__(self, query: str, default_operator: str) -> None:
         self.tokens = _with_default_operator(list(_tokens(query)), default_operator)
         self.index = 0
+        self.depth = 0
+        terms = [token for token in self.tokens if token.kind in ("word", "phrase")]
+        if len(terms) > MAX_TERMS:
+            raise QuerySyntaxError(
+                f"The query has {len(terms):,} terms; the limit is {MAX_TERMS}. Split it into several searches.",
+                terms[MAX_TERMS].position,
+            )
+
+    def deeper(self, token: Token) -> None:
+        """One more level of nesting (a parenthesis, a NOT, a field, an XOR), within MAX_NESTING."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise QuerySyntaxError(f"The query nests more than {MAX_NESTING} levels deep", token.position)
 
     @property
     def token(self) -> Token:
@@ -239,10 +256,12 @@ class _Parser:
         return operands[0] if len(operands) == 1 else Or(tuple(operands))
 
     def xor_expression(self) -> Node:
-        node = self.and_expression()
+        node, depth = self.and_expression(), self.depth
         while self.at("op", "XOR"):
+            self.deeper(self.token)  # each XOR nests the ones before it
             self.operator_operand()
             node = Xor(node, self.and_expression())
+        self.depth = depth
         return node
 
     def and_expression(self) -> Node:
@@ -253,8 +272,9 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def not_expression(self) -> Node:
-        node = self.proximity_expression()
+        node, depth = self.proximity_expression(), self.depth
         while self.at("op", "NOT"):
+            self.deeper(self.token)  # each NOT nests the ones before it
             negation = self.take()
             if self.at("prox"):  # lens NOT WITH mount
                 operator = self.take()
@@ -263,14 +283,17 @@ class _Parser:
             else:
                 self.expect_operand(negation)
                 node = And((node, Not(self.proximity_expression())))
+        self.depth = depth
         return node
 
     def proximity_expression(self) -> Node:
-        node = self.unary()
+        node, depth = self.unary(), self.depth
         while self.at("prox"):
+            self.deeper(self.token)  # each proximity operator nests the ones before it
             operator = self.take()
             self.expect_operand(operator)
             node = self.proximity(node, operator, self.unary(), negated=False)
+        self.depth = depth
         return node
 
     def proximity(self, left: Node, operator: Token, right: Node, *, negated: bool) -> Proximity:
@@ -284,11 +307,17 @@ class _Parser:
         if self.at("op", "NOT") or self.at("minus"):
             self.take()
             self.expect_operand(token)
-            return Not(self.unary())
+            self.deeper(token)
+            node = Not(self.unary())
+            self.depth -= 1
+            return node
         if self.at("field"):
             self.take()
             self.expect_operand(token)
-            return _with_weights(self.unary(), token.text)
+            self.deeper(token)
+            node = _with_weights(self.unary(), token.text)
+            self.depth -= 1
+            return node
         node = self.primary()
         while self.at("suffix"):
             node = _with_weights(node, self.take().text)
@@ -300,10 +329,12 @@ class _Parser:
             self.take()
             if self.at("close"):
                 raise QuerySyntaxError("Empty parentheses", token.position)
+            self.deeper(token)
             node = self.or_expression()
             if not self.at("close"):
                 raise QuerySyntaxError("Unbalanced parentheses: this '(' is never closed", token.position)
             self.take()
+            self.depth -= 1
             return node
         if token.kind == "phrase":
             self.take()

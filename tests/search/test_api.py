@@ -111,3 +111,15 @@ def test_openapi_schema_documents_the_endpoints(client: Client) -> None:
     assert set(schema["paths"]) == {"/api/search", "/api/patents/{identifier}", "/api/patents/{identifier}/similar"}
     parameters = {parameter["name"] for parameter in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert {"q", "mode", "before", "after", "origin", "limit", "offset"} <= parameters
+
+
+@pytest.mark.parametrize("path", ["/api/search", "/search/"])
+def test_a_query_nested_600_deep_is_a_400_that_says_why(client: Client, imported: dict, path: str) -> None:
+    nested = "(" * 600 + "truck" + ")" * 600
+
+    fulltext = client.get(path, {"q": nested, "mode": "fulltext"})
+    hybrid = client.get(path, {"q": nested, "mode": "hybrid"})
+
+    assert fulltext.status_code == 400
+    assert "nests more than 32 levels" in fulltext.content.decode()
+    assert hybrid.status_code == 200  # hybrid reads what isn't valid syntax as plain words

@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search.query import (
     CompiledQuery,
@@ -174,3 +176,55 @@ def test_truncation_patterns() -> None:
 )
 def test_examiner_syntax_is_told_from_plain_language(query: str, examiner: bool) -> None:
     assert uses_examiner_syntax(query) is examiner
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("(" * 600 + "gear" + ")" * 600, "nests more than 32 levels"),
+        ("gear" + " XOR gear" * 100, "nests more than 32 levels"),
+        ("gear" + " ADJ gear" * 100, "nests more than 32 levels"),
+        ("gear" + " NOT wheel" * 100, "nests more than 32 levels"),
+        ("NOT " * 600 + "gear", "nests more than 32 levels"),
+        (" ".join(f"w{n}" for n in range(300)), "300 terms; the limit is 256"),
+    ],
+)
+def test_queries_too_deep_or_too_long_to_cost_predictably_are_refused(query: str, message: str) -> None:
+    with pytest.raises(QuerySyntaxError, match=message):
+        compiled(query)
+
+
+_WORDS = st.sampled_from(["gear", "wheel", "inflat$", "wom?n", '"light emitting"', "charg$3", "TTL/gear"])
+_QUERIES = st.recursive(
+    _WORDS,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["AND", "OR", "NOT", "XOR", "ADJ", "NEAR3", "WITH", "SAME", ""]), inner).map(
+            " ".join
+        ),
+        inner.map(lambda query: f"({query})"),
+        inner.map(lambda query: f"-{query}"),
+        inner.map(lambda query: f"{query}.ab."),
+    ),
+    max_leaves=40,
+)
+
+
+def compiles_or_explains(query: str) -> bool:
+    """True when the query compiles (to a tsquery, or to nothing when no word matches a truncation) or is
+    refused with a message; any other error escapes."""
+    try:
+        return isinstance(compiled(query), CompiledQuery)
+    except QuerySyntaxError as error:
+        return bool(str(error))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_QUERIES)
+def test_any_query_of_the_grammar_compiles_or_is_refused_with_a_message(query: str) -> None:
+    assert compiles_or_explains(query)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=300) | st.text(alphabet='()"-$?.,/ ANDORXTW0123456789abc', max_size=300))
+def test_any_text_at_all_parses_or_is_refused_with_a_message(query: str) -> None:
+    assert compiles_or_explains(query)
