@@ -34,6 +34,7 @@ class Rejection(StrEnum):
     CLAIM_1_FORM = "claim_1_form"
     ANTECEDENT_BASIS = "antecedent_basis"
     INCOHERENT = "incoherent"
+    UNGRAMMATICAL = "ungrammatical"
 
 
 SECTIONS = ("Title", "Abstract", "Claims")
@@ -49,6 +50,7 @@ MAX_DOUBLED_WORD_RATE = 0.015  # real: 99th percentile 0.012; shuffled words: me
 MIN_KNOWN_BIGRAM_SHARE = 0.89  # grammar-word pairs; real: 1st percentile 0.91, median 0.98; shuffled: 99th 0.875
 MAX_UNSUPPORTED_SHARE = 0.35  # of "the X"/"said X" with no earlier X; real: 99th percentile 0.33
 MIN_UNSUPPORTED_COUNT = 3  # and at least this many, so one odd reference in a short claim set is no reason
+MAX_GRAMMAR_ERROR_RATE = 0.005  # per word, and at least 2; real: 99th percentile 0.003
 MIN_COHERENCE = 0.25  # content words shared by abstract and claims; real: 1st percentile 0.25, splices at most 0.29
 
 # "## Title" as the model card writes it; "# Title" as its other example prompts. Other sections the
@@ -235,6 +237,9 @@ def check_sense(parsed: ParsedPatent) -> list[Rejection]:
         reasons.append(Rejection.DOUBLED_WORDS)
     if language.known_bigram_share(all_text) < MIN_KNOWN_BIGRAM_SHARE:
         reasons.append(Rejection.DISFLUENT)
+    errors = language.grammar_errors(all_text)
+    if errors >= 2 and errors > MAX_GRAMMAR_ERROR_RATE * len(language.words_of(all_text)):
+        reasons.append(Rejection.UNGRAMMATICAL)
     first = next((claim for claim in claims if not language.CANCELLED.match(claim)), claims[0])
     if not language.has_preamble_and_transition(first) or language.empty_elements(first):
         reasons.append(Rejection.CLAIM_1_FORM)

@@ -141,6 +141,29 @@ def doubled_words(text: str) -> int:
     return sum(a == b and a not in {"that", "had", "is"} for a, b in itertools.pairwise(words))
 
 
+# "a" before a word that starts with a vowel sound ("a electrode"); words in u are left out (a unit, a user),
+# as are words that can follow a letter used as a label ("part a and part b", "a is greater than b").
+_A_BEFORE_VOWEL = re.compile(r"\b[aA]\s+([aeio][a-z]{3,})\b")
+_NOT_AFTER_A = frozenset(
+    "about above after again also among another either even ever into onto only other over".split()  # noqa: SIM905
+)
+# "an" before a consonant ("an treatment"); lowercase words only, since acronyms take "an" by their sound
+# ("an LED", "an RF signal"), as do the words whose h is silent.
+_AN_BEFORE_CONSONANT = re.compile(r"\b[aA]n\s+((?!hour|honest|honou?r|heir|herb)[bcdfghjklmnpqrstvwxz][a-z]{2,})\b")
+# A thing related to itself: "the user is detected by the user", "a portion of the portion".
+_SELF_RELATION = re.compile(
+    r"\b(?:the|a|an|said)\s+([a-z]{3,})\s+(?:of|by|to|from|in|with|on)\s+(?:the|a|an|said)\s+\1\b", re.IGNORECASE
+)
+
+
+def grammar_errors(text: str) -> int:
+    """Slips a fluent writer doesn't make and a weak generator makes often: "a" before a vowel, "an" before a
+    consonant, and a thing related to itself. Real patents: none in the median document."""
+    wrong_article = sum(word not in _NOT_AFTER_A for word in _A_BEFORE_VOWEL.findall(text))
+    wrong_article += len(_AN_BEFORE_CONSONANT.findall(text))
+    return wrong_article + len(_SELF_RELATION.findall(text))
+
+
 def has_loop(text: str, *, longest: int = 25, copies: int = 3) -> bool:
     """A run of 1..`longest` words said `copies` times in a row: how a sampler stuck in a loop writes.
 

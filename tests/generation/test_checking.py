@@ -135,6 +135,12 @@ SALAD_ABSTRACT = (
                              "fold flat and fold flat against each other."]),
             Rejection.REPETITION,
         ),
+        (
+            top_down(claims=["1. A hose reel comprising: a frame having a axle; an drum mounted on the axle of the "
+                             "axle; and a ratchet lock that holds an hose against the hose reel.",
+                             "2. The hose reel of claim 1, wherein a user is detected by the user."]),
+            Rejection.UNGRAMMATICAL,
+        ),
     ],
 )  # fmt: skip
 def test_nonsense_under_the_right_headings_is_rejected_for_what_is_wrong(text: str, reason: Rejection) -> None:
@@ -175,3 +181,12 @@ def test_a_cut_with_only_claim_1_or_in_another_order_is_still_truncated() -> Non
     only_one = top_down(claims=["1. A hose reel comprising: a frame having two legs joined by"])
     assert Rejection.TRUNCATED in check_patent(only_one, finished=False).reasons
     assert check_patent(bottom_up(), finished=False).reasons == [Rejection.TRUNCATED]
+
+
+def test_articles_that_follow_sound_not_spelling_are_not_grammar_errors() -> None:
+    from generation.language import grammar_errors
+
+    text = "A unit holds an LED, an RF antenna and an X-ray source an hour apart; part a and part b; a one-way valve."
+
+    assert grammar_errors(text) == 0
+    assert grammar_errors("a electrode, an treatment and the user by the user") == 3

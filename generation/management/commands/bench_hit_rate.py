@@ -35,6 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--model", default=None, help="Default: GENERATOR_MODEL.")
         parser.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
         parser.add_argument("--top-p", type=float, default=DEFAULTS.top_p)
+        parser.add_argument("--top-k", type=int, default=DEFAULTS.top_k)
+        parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty)
         parser.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
@@ -48,8 +50,8 @@ class Command(BaseCommand):
         parameters = DecodingParameters(
             temperature=options["temperature"],
             top_p=options["top_p"],
-            top_k=DEFAULTS.top_k,
-            repetition_penalty=DEFAULTS.repetition_penalty,
+            top_k=options["top_k"],
+            repetition_penalty=options["repetition_penalty"],
             max_new_tokens=options["max_new_tokens"],
             structured=not options["unstructured"],
             early_abort=not options["no_early_abort"],
