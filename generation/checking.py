@@ -35,6 +35,8 @@ class Rejection(StrEnum):
     ANTECEDENT_BASIS = "antecedent_basis"
     INCOHERENT = "incoherent"
     UNGRAMMATICAL = "ungrammatical"
+    MONOTONOUS = "monotonous"
+    ABSTRACT_FORM = "abstract_form"
 
 
 SECTIONS = ("Title", "Abstract", "Claims")
@@ -51,6 +53,7 @@ MIN_KNOWN_BIGRAM_SHARE = 0.89  # grammar-word pairs; real: 1st percentile 0.91, 
 MAX_UNSUPPORTED_SHARE = 0.35  # of "the X"/"said X" with no earlier X; real: 99th percentile 0.33
 MIN_UNSUPPORTED_COUNT = 3  # and at least this many, so one odd reference in a short claim set is no reason
 MAX_GRAMMAR_ERROR_RATE = 0.005  # per word, and at least 2; real: 99th percentile 0.003
+MAX_DOMINANT_WORD_SHARE = 0.3  # of content words; real: 99th percentile 0.20, highest 0.28
 MIN_COHERENCE = 0.25  # content words shared by abstract and claims; real: 1st percentile 0.25, splices at most 0.29
 
 # "## Title" as the model card writes it; "# Title" as its other example prompts. Other sections the
@@ -60,6 +63,7 @@ _HEADING = re.compile(r"^#{1,2}\s+(?!Patent\s*$)(\w+)\s*$", re.MULTILINE)
 _CLAIM_START = re.compile(r"^\s*(\d+)(?:\s*[-\u2010-\u2013]\s*(\d+))?\s*\.\s+", re.MULTILINE)
 _CITED_CLAIM = re.compile(r"\bclaims?\s+(\d+)(?:\s*(?:-|to|through|or|and)\s*(\d+))?", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
+_SENTENCE_END = re.compile(r"[.!?)\]]\s*$")
 # Function words and patent boilerplate: frequent in any English claim, rare in junk.
 _COMMON_WORDS = frozenset(
     {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", "by", "at", "from", "as", "is", "are",
@@ -237,6 +241,12 @@ def check_sense(parsed: ParsedPatent) -> list[Rejection]:
         reasons.append(Rejection.DOUBLED_WORDS)
     if language.known_bigram_share(all_text) < MIN_KNOWN_BIGRAM_SHARE:
         reasons.append(Rejection.DISFLUENT)
+    if language.dominant_word_share(all_text) > MAX_DOMINANT_WORD_SHARE:
+        reasons.append(Rejection.MONOTONOUS)
+    # An abstract summarises the invention in sentences; it never cites a claim (3 of 1,408 real ones don't
+    # end with a full stop: cut in the record).
+    if _CITED_CLAIM.search(parsed.abstract) or not _SENTENCE_END.search(parsed.abstract):
+        reasons.append(Rejection.ABSTRACT_FORM)
     errors = language.grammar_errors(all_text)
     if errors >= 2 and errors > MAX_GRAMMAR_ERROR_RATE * len(language.words_of(all_text)):
         reasons.append(Rejection.UNGRAMMATICAL)

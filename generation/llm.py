@@ -20,9 +20,9 @@ from generation.engine import DecodingParameters, PatentEngine, Request
 
 __all__ = ["DecodingParameters", "Generator", "Request", "Sample", "load_generator", "sample", "storable_text"]
 
-# The offline generator shipped in the repository (data/models/allpatents-mini/README.md): what `make run`
+# The offline generator shipped in the repository (data/models/allpatents-minilm/README.md): what `make run`
 # generates with when GENERATOR_MODEL is unset and the hub can't be reached.
-BUNDLED_GENERATOR = Path(__file__).resolve().parent.parent / "data" / "models" / "allpatents-mini"
+BUNDLED_GENERATOR = Path(__file__).resolve().parent.parent / "data" / "models" / "allpatents-minilm"
 
 TOP_DOWN_PROMPT = "# Patent\n\n## Title"
 BOTTOM_UP_PROMPT = "# Patent\n\n## Claims"

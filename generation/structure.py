@@ -199,8 +199,11 @@ class Guide:
             return self._end_section(state)
         token = self._write(state, token)
         if not state.last and self._over_budget(state):
-            # A title ends where its budget does; an abstract at the end of a sentence; claims at the end
-            # of a claim; any of them where the next section's room would start to go.
+            if state.name == "Title" and self.early_abort and not state.aborted:
+                # A title that hasn't ended within its budget is over-long: cut, it would read as a fragment.
+                state.aborted = Rejection.OVERLONG_FIELD
+            # Otherwise an abstract gives way at the end of a sentence, claims at the end of a claim; any
+            # section where the next one's room would start to go.
             soft = state.name == "Title" or (state.name == "Abstract" and state.line_text.rstrip().endswith("."))
             state.end_pending = soft or self._over_budget(state, OVERRUN)
         return token

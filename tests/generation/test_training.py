@@ -28,7 +28,7 @@ def test_train_generator_saves_a_model_that_loads_and_generates(
     output = tmp_path / "tiny"
 
     call_command(
-        "train_generator", "--output", str(output), "--steps", "30", "--hidden-size", "32",
+        "train_generator", "--output", str(output), "--from-scratch", "--steps", "30", "--hidden-size", "32",
         "--layers", "1", "--heads", "2", "--block-size", "512", "--batch-size", "4", "--learning-rate", "0.005",
         "--corpus", str(SAMPLE), verbosity=0,
     )  # fmt: skip

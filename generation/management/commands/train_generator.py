@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = "Train the small offline generator on the bundled real patents (both formats of the kl3m model card)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--output", type=Path, default=None, help="Default: VAR_DIR/models/kl3m-mini")
+        parser.add_argument("--output", type=Path, default=None, help="Default: VAR_DIR/models/allpatents-minilm")
         parser.add_argument(
             "--minutes", type=float, default=DEFAULTS.minutes, help=f"Wall-clock budget (default {DEFAULTS.minutes})."
         )
@@ -34,11 +34,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bf16", action="store_true", help="bf16 autocast: faster only on CPUs with native bf16 (not AVX2-only)."
         )
-        parser.add_argument(
+        start = parser.add_mutually_exclusive_group()
+        start.add_argument(
             "--warm-start",
-            default=None,
-            help='Start from a BERT checkpoint: "minilm" (the bundled embedding model) or a directory. '
-            "Default: a GPT-NeoX from scratch.",
+            default=DEFAULTS.warm_start,
+            help='The BERT checkpoint to start from: "minilm" (the bundled embedding model, the default) or a '
+            "directory.",
+        )
+        start.add_argument(
+            "--from-scratch",
+            dest="warm_start",
+            action="store_const",
+            const=None,
+            help="A GPT-NeoX of --hidden-size, --layers and --heads with the kl3m tokenizer, from random weights.",
         )
         parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
         parser.add_argument(
@@ -46,7 +54,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        output = options["output"] or Path(settings.VAR_DIR) / "models" / "kl3m-mini"
+        output = options["output"] or Path(settings.VAR_DIR) / "models" / "allpatents-minilm"
         if options["threads"]:
             torch.set_num_threads(options["threads"])
         names = {field.name for field in fields(TrainingConfig)}
