@@ -50,6 +50,10 @@ BOTTOM_UP = ("Claims", "Abstract", "Title")
 # Where each section must give way to the next, as a share of the token budget counted from the start:
 # a bottom-up patent's claims stop by 62% of it, leaving room for an abstract and a title.
 SECTION_END = {TOP_DOWN: (0.08, 0.45, 1.0), BOTTOM_UP: (0.62, 0.92, 1.0)}
+# Titles are short (real ones: a median of 9 words, the gate's limit 30), and a weak model forgets to end
+# them: past this many words, each further word adds this much (nats) to the logits of ending the title.
+TITLE_WORDS_UNBIASED = 8
+TITLE_END_BIAS_PER_WORD = 0.5
 # How far past its share a section may run to finish its sentence or claim.
 OVERRUN = 0.05
 # A top-down patent ends at a claim boundary when fewer tokens than this are left: a claim begun there
@@ -102,6 +106,8 @@ class Guide:
         )
         self.newlines = [0 if self.is_heading[token] else text.count("\n") for token, text in enumerate(texts)]
         self.has_newline = torch.tensor(self.newlines) > 0
+        self.ends_title = self.is_heading | self.has_newline
+        self.ends_title[self.eos] = True
         stripped = [text.strip() for text in texts]
         self.numbers = {token: int(text) for token, text in enumerate(stripped) if text.isascii() and text.isdigit()}
         # Digits that would extend the number before them ("1" then "2"): no space in front.
@@ -153,6 +159,8 @@ class Guide:
             logits[self.eos] = float("-inf")
         elif state.last and not self._last_section_may_end(state):
             logits[self.eos] = float("-inf")
+        if state.name == "Title" and (extra := len(state.line_text.split()) - TITLE_WORDS_UNBIASED) > 0:
+            logits[self.ends_title] += TITLE_END_BIAS_PER_WORD * extra
         if state.name == "Claims":
             if _CITATION.search(state.line_text):
                 # A dependent claim cites an earlier claim; claim 1 cites none.
