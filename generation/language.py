@@ -157,12 +157,17 @@ _SELF_RELATION = re.compile(
 )
 
 
+# An ordinal joined to itself: "the second and second arms" (never in 1,408 real patents).
+_SAME_ORDINAL = re.compile(r"\b(first|second|third|fourth)\s+(?:and|or)\s+\1\b", re.IGNORECASE)
+
+
 def grammar_errors(text: str) -> int:
     """Slips a fluent writer doesn't make and a weak generator makes often: "a" before a vowel, "an" before a
-    consonant, and a thing related to itself. Real patents: none in the median document."""
+    consonant, a thing related to itself, an ordinal joined to itself. Real patents: none in the median
+    document."""
     wrong_article = sum(word not in _NOT_AFTER_A for word in _A_BEFORE_VOWEL.findall(text))
     wrong_article += len(_AN_BEFORE_CONSONANT.findall(text))
-    return wrong_article + len(_SELF_RELATION.findall(text))
+    return wrong_article + len(_SELF_RELATION.findall(text)) + len(_SAME_ORDINAL.findall(text))
 
 
 def dominant_word_share(text: str) -> float:

@@ -92,6 +92,15 @@ def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from generation.training import TrainingConfig, train_generator
 
     output = tmp_path_factory.mktemp("models") / "tiny"
-    config = TrainingConfig(hidden_size=32, layers=1, heads=2, block_size=512, batch_size=4, max_steps=20)
+    config = TrainingConfig(
+        warm_start=None,
+        hidden_size=32,
+        layers=1,
+        heads=2,
+        block_size=512,
+        batch_size=4,
+        learning_rate=2e-3,
+        max_steps=20,
+    )
     train_generator(output, config, corpora=[SAMPLE])
     return output

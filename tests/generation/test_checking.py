@@ -190,3 +190,10 @@ def test_articles_that_follow_sound_not_spelling_are_not_grammar_errors() -> Non
 
     assert grammar_errors(text) == 0
     assert grammar_errors("a electrode, an treatment and the user by the user") == 3
+    assert grammar_errors("the second and second arms") == 1
+
+
+def test_claim_1_that_speaks_of_a_claim_is_dependent() -> None:
+    text = top_down(claims=["1. A method of claim six, comprising: turning a drum on an axle of a frame.", *CLAIMS[1:]])
+
+    assert Rejection.CLAIM_1_DEPENDENT in check_patent(text).reasons
