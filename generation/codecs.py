@@ -33,6 +33,7 @@ class TextCodec(Protocol):
     eos_token_id: int
     vocabulary_size: int
     token_texts: list[str]  # what each token id writes, for the decoder's structure rules
+    heading_ids: dict[int, str] | None  # tokens that are whole headings, where the vocabulary has them
 
     def encode_prompt(self, text: str) -> list[int]: ...
 
@@ -59,6 +60,7 @@ class TokenizerCodec:
         self.eos_token_id = tokenizer.eos_token_id
         self.vocabulary_size = len(tokenizer)
         self.token_texts = [tokenizer.decode([token]) for token in range(self.vocabulary_size)]
+        self.heading_ids = None  # headings are written out: "##", " Abstract", "\n"
 
     def encode_prompt(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])

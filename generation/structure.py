@@ -96,7 +96,7 @@ class Guide:
         self.early_abort = early_abort
         self.eos = codec.eos_token_id
         texts = codec.token_texts
-        heading_ids = getattr(codec, "heading_ids", None)
+        heading_ids = codec.heading_ids
         # A heading begins with "#" or, from a weak model, with the bare section name ("... Abstract\n").
         self.is_heading = torch.tensor(
             [

@@ -298,7 +298,8 @@ def train_generator(
         (output / "training.json").write_text(
             json.dumps({"config": asdict(config), "result": asdict(result)}, indent=2)
         )
-        (output / "README.md").write_text(model_card(config, result), encoding="utf-8")
+        parameters = sum(p.numel() for p in model.parameters())
+        (output / "README.md").write_text(model_card(config, result, parameters), encoding="utf-8")
 
     while True:
         elapsed = time.monotonic() - started
@@ -359,9 +360,8 @@ def json_result(output: Path) -> TrainingResult:
     return TrainingResult(**json.loads((output / "training.json").read_text())["result"])
 
 
-def model_card(config: TrainingConfig, result: TrainingResult) -> str:
+def model_card(config: TrainingConfig, result: TrainingResult, parameters: int) -> str:
     if config.warm_start:
-        parameters = sum(p.numel() for p in warm_started_model(config.warm_start)[0].parameters())
         model = (
             f"A BERT decoder warm-started from all-MiniLM-L6-v2 (sentence-transformers, Apache 2.0; 6 layers, "
             f"hidden 384, {parameters / 1e6:.1f}M parameters; its self-attention made causal, its word embeddings "
@@ -372,7 +372,6 @@ def model_card(config: TrainingConfig, result: TrainingResult) -> str:
             "and line breaks are the reserved tokens [unused0]-[unused3] (generation/codecs.py). Saved in fp16."
         )
     else:
-        parameters = sum(p.numel() for p in build_model(config)[0].parameters())
         model = (
             f"A GPT-NeoX ({config.layers} layers, hidden {config.hidden_size}, {config.heads} heads, tied "
             f"embeddings, {parameters / 1e6:.1f}M parameters) trained from scratch by `manage.py train_generator`"

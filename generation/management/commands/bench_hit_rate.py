@@ -12,11 +12,10 @@ from django.db import transaction
 
 from generation.engine import DecodingParameters
 from generation.llm import default_generator
+from generation.management.decoding import add_decoding_arguments, decoding_parameters
 from generation.models import Generation, GenerationRun, PromptMode
 from generation.pipeline import batch_count, run_batch
 from generation.runs import create_run
-
-DEFAULTS = DecodingParameters()
 
 
 class Rollback(Exception):
@@ -33,29 +32,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=int, default=128, help="Outputs in each mode (default 128).")
         parser.add_argument("--model", default=None, help="Default: GENERATOR_MODEL.")
-        parser.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
-        parser.add_argument("--top-p", type=float, default=DEFAULTS.top_p)
-        parser.add_argument("--top-k", type=int, default=DEFAULTS.top_k)
-        parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty)
-        parser.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument(
-            "--unstructured", action="store_true", help="Sample without structure-aware decoding (and early abort)."
-        )
-        parser.add_argument("--no-early-abort", action="store_true", help="Finish outputs that already failed a gate.")
+        add_decoding_arguments(parser)
         parser.add_argument("--output", type=Path, default=None, help="Default: VAR_DIR/bench/hit-rate-<time>.jsonl")
         parser.add_argument("--keep", action="store_true", help="Publish for real instead of rolling back.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        parameters = DecodingParameters(
-            temperature=options["temperature"],
-            top_p=options["top_p"],
-            top_k=options["top_k"],
-            repetition_penalty=options["repetition_penalty"],
-            max_new_tokens=options["max_new_tokens"],
-            structured=not options["unstructured"],
-            early_abort=not options["no_early_abort"],
-        )
+        parameters = decoding_parameters(options)
         output = (
             options["output"] or Path(settings.VAR_DIR) / "bench" / f"hit-rate-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
         )

@@ -2,12 +2,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generation.llm import DecodingParameters, default_generator
+from generation.llm import default_generator
+from generation.management.decoding import add_decoding_arguments, decoding_parameters
 from generation.models import PromptMode
 from generation.pipeline import batch_count, run_batch
 from generation.runs import create_run
-
-DEFAULTS = DecodingParameters()
 
 
 class Command(BaseCommand):
@@ -18,28 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--mode", choices=PromptMode.values, default=PromptMode.TOP_DOWN)
         parser.add_argument("--seed-text", action="append", default=[], help="A title or topic (seeded mode).")
         parser.add_argument("--model", default=None, help="Hub id or local directory; default GENERATOR_MODEL.")
-        parser.add_argument("--temperature", type=float, default=DEFAULTS.temperature)
-        parser.add_argument("--top-p", type=float, default=DEFAULTS.top_p)
-        parser.add_argument("--top-k", type=int, default=DEFAULTS.top_k)
-        parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty)
-        parser.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument(
-            "--unstructured", action="store_true", help="Sample without structure-aware decoding (and early abort)."
-        )
-        parser.add_argument("--no-early-abort", action="store_true", help="Finish outputs that already failed a gate.")
+        add_decoding_arguments(parser)
         parser.add_argument("--inline", action="store_true", help="Run the batches here instead of queueing them.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        parameters = DecodingParameters(
-            temperature=options["temperature"],
-            top_p=options["top_p"],
-            top_k=options["top_k"],
-            repetition_penalty=options["repetition_penalty"],
-            max_new_tokens=options["max_new_tokens"],
-            structured=not options["unstructured"],
-            early_abort=not options["no_early_abort"],
-        )
+        parameters = decoding_parameters(options)
         run = create_run(
             mode=options["mode"],
             model_name=options["model"] or default_generator(),
