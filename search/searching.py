@@ -38,11 +38,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import BooleanField, Min, QuerySet
 from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
+from psycopg.errors import QueryCanceled
 
 from search import query as query_language
 from search.embedding import embed_query
@@ -78,6 +79,9 @@ KEYWORD_RESCORED = 200
 KEYWORD_SCORED_WORDS = 12  # the rarest; more changed no ranking in bench_relevance
 FREQUENCIES_TTL = 300.0
 MAX_TEXT_LENGTH = 200_000
+# The longest any one search statement may run. The query language's bounds (nesting, terms, the
+# candidate limits above) keep every query we could construct far below it; this is the backstop.
+STATEMENT_TIMEOUT_MS = 5_000
 
 _START, _STOP = "\x02", "\x03"  # ts_headline markers, HTML-escaped text goes between them
 
@@ -452,7 +456,7 @@ def _ranked_tier(
 
 @contextmanager
 def scoped_settings() -> Iterator[CursorWrapper]:
-    """A cursor whose SET LOCAL / set_config(..., true) settings end with the block.
+    """A cursor whose SET LOCAL / set_config(..., true) settings end with the block, under a statement timeout.
 
     The block runs in a savepoint of its own that is rolled back at the end (it only reads, and
     its rows are fetched inside). A SET LOCAL in a plain nested atomic block would hold until the
@@ -461,7 +465,16 @@ def scoped_settings() -> Iterator[CursorWrapper]:
     with transaction.atomic(), connection.cursor() as cursor:
         savepoint = transaction.savepoint()
         try:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(STATEMENT_TIMEOUT_MS)])
             yield cursor
+        except OperationalError as error:
+            if isinstance(error.__cause__, QueryCanceled):
+                raise SearchError(
+                    f"this search ran longer than {STATEMENT_TIMEOUT_MS / 1000:g} s and was stopped. Narrow it: "
+                    "fewer OR-alternatives or truncations (inflat$ is every word that starts with inflat), a field "
+                    "(ti:, ab:, clm:) or a date filter."
+                ) from None
+            raise
         finally:
             transaction.savepoint_rollback(savepoint)
 

@@ -21,6 +21,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SAMPLE = BASE_DIR / "tests" / "data" / "patents.jsonl"
 
 
+@pytest.fixture(autouse=True)
+def _empty_caches() -> None:
+    """Rendered pages and rate counters of one test never answer another's requests."""
+    from django.core.cache import caches
+
+    caches["pages"].clear()
+    caches["default"].clear()
+
+
 @pytest.fixture
 def imported(db: None) -> dict[str, Patent]:
     """The five real patents of tests/data/patents.jsonl, imported; keyed by publication number."""

@@ -6,8 +6,17 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from search import importing
 from search.documents import canonical_text, parse_claim, sha256_hex
-from search.importing import import_patents, parse_record
+from search.embedding import embed_documents
+from search.importing import (
+    SAMPLE_CORPUS,
+    PrecomputedVectors,
+    import_patents,
+    parse_record,
+    read_records,
+    save_vectors,
+)
 from search.models import Origin, Patent
 from tests.conftest import SAMPLE
 
@@ -96,3 +105,69 @@ def test_parse_record_names_the_problem(line: str, problem: str) -> None:
 )
 def test_parse_claim(raw: str, claim: dict[str, object]) -> None:
     assert parse_claim(raw, 7) == claim
+
+
+@pytest.fixture
+def corpus_with_vectors(tmp_path: Path) -> Path:
+    corpus = tmp_path / "patents.jsonl"
+    corpus.write_text(SAMPLE.read_text())
+    save_vectors(corpus)
+    return corpus
+
+
+def _embedded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The titles embedded from here on (the real model still embeds them)."""
+    titles: list[str] = []
+
+    def recording(documents):
+        titles.extend(document.title for document in documents)
+        return embed_documents(documents)
+
+    monkeypatch.setattr(importing, "embed_documents", recording)
+    return titles
+
+
+def test_an_import_with_precomputed_vectors_embeds_nothing_and_stores_the_same_vectors(
+    corpus_with_vectors: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = PrecomputedVectors.beside(corpus_with_vectors)
+    embedded = _embedded(monkeypatch)
+
+    result = import_patents(corpus_with_vectors)
+
+    assert result.created == 5
+    assert embedded == []
+    for patent in Patent.objects.all():
+        record = next(r for _, r in read_records(corpus_with_vectors) if r.source_id == patent.source_id)
+        assert list(patent.embedding) == pytest.approx(list(saved.get(record)), abs=1e-6)
+
+
+def test_a_record_whose_text_changed_since_its_vector_was_saved_is_embedded_again(
+    corpus_with_vectors: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = corpus_with_vectors.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["title"] = "A retitled hand truck"
+    corpus_with_vectors.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    embedded = _embedded(monkeypatch)
+
+    import_patents(corpus_with_vectors)
+
+    assert embedded == ["A retitled hand truck"]
+
+
+def test_vectors_saved_by_another_model_or_recipe_are_not_used(
+    corpus_with_vectors: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "model_fingerprint", lambda: "another-model:0123456789abcdef:recipe-1")
+    embedded = _embedded(monkeypatch)
+
+    import_patents(corpus_with_vectors)
+
+    assert len(embedded) == 5
+
+
+def test_the_bundled_sample_ships_its_vectors_for_the_bundled_embedding_model() -> None:
+    saved = PrecomputedVectors.beside(SAMPLE_CORPUS)
+
+    assert len(saved) == sum(1 for _ in read_records(SAMPLE_CORPUS))

@@ -5,7 +5,9 @@ import datetime
 import io
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from generation.models import GenerationRun, PromptMode
 from search.models import Patent
@@ -110,6 +112,32 @@ def test_patent_page_is_cacheable_and_answers_304_to_its_etag(client: Client, ge
     assert response["Cache-Control"] == "public, max-age=86400"
     again = client.get(generated.get_absolute_url(), HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304
+
+
+def test_a_patent_page_asked_for_again_is_served_from_the_cache_in_two_queries(
+    client: Client, generated: Patent, django_assert_num_queries
+) -> None:
+    first = client.get(generated.get_absolute_url())
+
+    with django_assert_num_queries(2):  # the ETag's: the document's hash and the newest id
+        again = client.get(generated.get_absolute_url())
+
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again["ETag"] == first["ETag"]
+
+
+def test_a_new_publication_renders_the_page_again_since_its_similar_documents_may_change(
+    client: Client, generated: Patent
+) -> None:
+    before = client.get(generated.get_absolute_url())
+    factories.patent(title="Cup holder with a sprung clip", abstract=generated.abstract)
+
+    with CaptureQueriesContext(connection) as rendering:
+        after = client.get(generated.get_absolute_url())
+
+    assert after["ETag"] != before["ETag"]
+    assert len(rendering) > 2  # the document, its run, its similar documents: not the cached page
 
 
 @pytest.mark.parametrize(

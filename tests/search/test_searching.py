@@ -293,3 +293,21 @@ def test_a_semantic_ranking_inside_a_transaction_leaves_its_planner_settings_beh
 
     assert ranked == [(truck.pk, pytest.approx(1.0))]
     assert after == ("40", "off")
+
+
+def test_a_search_statement_past_the_timeout_is_stopped_with_advice_and_the_connection_stays_usable(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(searching, "STATEMENT_TIMEOUT_MS", 50)
+
+    with (
+        pytest.raises(SearchError, match=r"ran longer than 0\.05 s and was stopped\. Narrow it"),
+        searching.scoped_settings() as cursor,
+    ):
+        cursor.execute("SELECT pg_sleep(1)")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("0",)  # the limit ended with the search

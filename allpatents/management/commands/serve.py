@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from allpatents.celery import worker_command
+from allpatents.web import gunicorn_command
 from generation.llm import BUNDLED_GENERATOR, default_generator
 from search.importing import SAMPLE_CORPUS
 from search.models import Patent
@@ -90,14 +91,5 @@ class Command(BaseCommand):
             command = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
         else:
             call_command("collectstatic", interactive=False, verbosity=0)
-            command = [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "allpatents.wsgi",
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                "2",
-            ]
+            command = gunicorn_command(f"{host}:{port}")
         return subprocess.Popen(command, cwd=settings.BASE_DIR)

@@ -1,0 +1,13 @@
+"""How the production web server runs: one command line for `make run` with DEBUG off and for `bench_load`."""
+
+from __future__ import annotations
+
+import sys
+
+# One sync worker per core: a request holds its worker for its whole life, and the CPU work of a
+# request (templates, query embeddings) can't use more than one core at a time.
+WEB_WORKERS = 2
+
+
+def gunicorn_command(bind: str, *, workers: int = WEB_WORKERS) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "allpatents.wsgi", "--bind", bind, "--workers", str(workers)]
