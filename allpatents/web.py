@@ -10,4 +10,17 @@ WEB_WORKERS = 2
 
 
 def gunicorn_command(bind: str, *, workers: int = WEB_WORKERS) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "allpatents.wsgi", "--bind", bind, "--workers", str(workers)]
+    # Request lines up to gunicorn's largest limit: a query of 4,000 characters outside ASCII is
+    # longer than its default 4,094 bytes once percent-encoded.
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "allpatents.wsgi",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--limit-request-line",
+        "8190",
+    ]

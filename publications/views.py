@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
@@ -19,6 +20,8 @@ from generation.models import GenerationRun
 from publications import manifests
 from publications.models import DailyManifest
 from search.models import LIST_FIELDS, Patent
+
+CPC_SUBCLASS = re.compile(r"[A-HY]\d\d[A-Z]")  # H01M: section, class, subclass
 
 PER_PAGE = 50
 UTC = datetime.UTC
@@ -91,6 +94,8 @@ def classifications(request: HttpRequest) -> HttpResponse:
 @require_GET
 def classification(request: HttpRequest, code: str) -> HttpResponse:
     code = code.upper()
+    if not CPC_SUBCLASS.fullmatch(code):
+        raise Http404("Not a CPC subclass")
     page = _page(request, Patent.objects.filter(cpc_subclasses__contains=[code]))
     return render(request, "publications/classification.html", {"code": code, "page": page})
 

@@ -7,8 +7,10 @@ from typing import Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Query as QueryParameter
 from ninja.errors import HttpError, ValidationError
 
+from search import query as query_language
 from search import searching
 from search.models import Patent, Tombstone, parse_public_id
 
@@ -52,20 +54,29 @@ class SearchResults(Schema):
 
 
 class SearchParameters(Schema):
-    q: str = Field(description="Examiners' syntax or plain words.")
+    q: str = Field(
+        min_length=1,
+        max_length=query_language.MAX_QUERY_LENGTH,
+        pattern=r"\S",  # something besides spaces
+        description="Examiners' syntax or plain words. A query the syntax can't parse answers 400, saying why.",
+    )
     mode: Literal["fulltext", "semantic", "hybrid"] | None = Field(
         None, description="Default: fulltext for examiners' syntax, hybrid for plain words."
     )
     before: datetime.date | None = Field(None, description="Published strictly before this date.")
-    after: datetime.date | None = Field(None, description="Published strictly after this date.")
+    after: datetime.date | None = Field(
+        None, description="Published strictly after this date (on or after `before`: a window nothing is in)."
+    )
     origin: Literal["generated", "reference"] | None = None
     run: int | None = Field(None, description="Generation run id.")
     min_quality: float | None = None
     classification: str | None = Field(None, description="CPC subclass (H01M) or group prefix (H01M10/05).")
     sort: Literal["relevance", "date"] = "relevance"
     op: Literal["AND", "OR"] = Field("AND", description="Operator between bare words.")
-    limit: int = 20
-    offset: int = 0
+    limit: int = Field(20, ge=1, le=searching.MAX_PAGE)
+    offset: int = Field(
+        0, ge=0, lt=searching.MAX_RESULTS, description=f"Results stop at the {searching.MAX_RESULTS:,}th."
+    )
 
 
 class Claim(Schema):
@@ -128,8 +139,21 @@ def invalid_parameters(request: HttpRequest, error: ValidationError) -> HttpResp
     return api.create_response(request, {"message": problems, "detail": error.errors}, status=422)
 
 
-@api.get("/search", response={200: SearchResults, 400: Message, 422: Message}, summary="Search")
+# Any operation may also answer 429 (past the client's rate, with Retry-After) and 503 (the database is
+# away for a moment, with Retry-After; allpatents/middleware.py), and the web server 414 to a request
+# line over 8,190 bytes (gunicorn's largest limit), in HTML.
+BUSY = {414: None, 429: Message, 503: Message}
+
+
+def _once_each(request: HttpRequest) -> None:
+    """Every parameter here is one value: a repeated one is refused, not silently read as its last."""
+    if repeated := sorted(name for name, values in request.GET.lists() if len(values) > 1):
+        raise HttpError(422, f"{', '.join(repeated)}: given more than once")
+
+
+@api.get("/search", response={200: SearchResults, 400: Message, 422: Message, **BUSY}, summary="Search")
 def search(request: HttpRequest, parameters: Query[SearchParameters]) -> SearchResults:
+    _once_each(request)
     filters = searching.Filters(
         before=parameters.before,
         after=parameters.after,
@@ -144,7 +168,7 @@ def search(request: HttpRequest, parameters: Query[SearchParameters]) -> SearchR
         filters=filters,
         sort=parameters.sort,
         offset=parameters.offset,
-        limit=parameters.limit,
+        limit=min(parameters.limit, searching.MAX_RESULTS - parameters.offset),
         default_operator=parameters.op,
     )
     return SearchResults(
@@ -157,16 +181,19 @@ def search(request: HttpRequest, parameters: Query[SearchParameters]) -> SearchR
     )
 
 
-@api.get("/patents/{identifier}", response={200: Document, 404: Message, 410: Message}, summary="A document")
+@api.get("/patents/{identifier}", response={200: Document, 404: Message, 410: Message, **BUSY}, summary="A document")
 def patent(request: HttpRequest, identifier: str) -> Document:
     document = _find(identifier)
     return Document(**document.record(request.build_absolute_uri(document.get_absolute_url())))
 
 
-@api.get("/patents/{identifier}/similar", response={200: Similar, 404: Message, 410: Message}, summary="More like this")
-def similar(request: HttpRequest, identifier: str, limit: int = 10) -> Similar:
-    if not 1 <= limit <= 100:
-        raise searching.SearchError("limit must be between 1 and 100")
+@api.get(
+    "/patents/{identifier}/similar",
+    response={200: Similar, 404: Message, 410: Message, 422: Message, **BUSY},
+    summary="More like this",
+)
+def similar(request: HttpRequest, identifier: str, limit: int = QueryParameter(10, ge=1, le=100)) -> Similar:
+    _once_each(request)
     document = _find(identifier)
     hits = searching.similar(document, limit=limit)
     return Similar(id=document.public_id, results=[_result(request, hit) for hit in hits])
@@ -174,6 +201,8 @@ def similar(request: HttpRequest, identifier: str, limit: int = 10) -> Similar:
 
 def _find(identifier: str) -> Patent:
     """Our id (ATP-00000042, or just 42) or a reference patent's publication number (US11213197)."""
+    if "\x00" in identifier:  # in no publication number, and PostgreSQL text can't hold it
+        raise HttpError(404, "No document with a NUL character in its id")
     number = parse_public_id(identifier) or (int(identifier) if identifier.isdigit() else None)
     found = (
         Patent.objects.filter(pk=number).first()

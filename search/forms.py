@@ -26,6 +26,12 @@ class FiltersForm(forms.Form):
     min_quality = forms.FloatField(required=False, min_value=0, max_value=1, label="Minimum quality")
     classification = forms.CharField(required=False, max_length=32, label="CPC class", help_text="e.g. H01M")
 
+    def clean_classification(self) -> str:
+        code = self.cleaned_data["classification"]
+        if code and not searching.CPC_CODE.fullmatch(searching.cpc_code(code)):
+            raise forms.ValidationError("A CPC subclass (H01M) or group (H01M10/052).")
+        return code
+
     def clean(self) -> dict[str, object]:
         data = super().clean()
         before, after = data.get("before"), data.get("after")

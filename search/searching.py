@@ -86,6 +86,15 @@ STATEMENT_TIMEOUT_MS = 5_000
 _START, _STOP = "\x02", "\x03"  # ts_headline markers, HTML-escaped text goes between them
 
 
+# A subclass (H01M), or a group prefix of one (H01M10, H01M10/05): what a CPC filter may name.
+CPC_CODE = re.compile(r"[A-HY]\d\d[A-Z](?:\d{1,4}(?:/\d{0,6})?)?")
+
+
+def cpc_code(text: str) -> str:
+    """A CPC code as typed ("g02b 23") as stored ("G02B23")."""
+    return text.strip().upper().replace(" ", "")
+
+
 class SearchError(ValueError):
     """A request we can't answer, with a message for the person who made it."""
 
@@ -104,8 +113,9 @@ class Filters:
     def __post_init__(self) -> None:
         if self.origin is not None and self.origin not in Origin.values:
             raise SearchError(f"origin must be one of: {', '.join(Origin.values)}")
-        if self.before and self.after and self.after >= self.before:
-            raise SearchError("'after' must be earlier than 'before'")
+        if self.classification and not CPC_CODE.fullmatch(cpc_code(self.classification)):
+            raise SearchError(f"classification: {self.classification[:40]!r} is not a CPC subclass or group")
+        # after >= before is a window no document is in: it matches nothing (the search form says so first).
 
     def __bool__(self) -> bool:
         return any(value is not None for value in vars(self).values())
@@ -122,7 +132,7 @@ class Filters:
         if self.min_quality is not None:
             patents = patents.filter(quality_score__gte=self.min_quality)
         if self.classification:
-            code = self.classification.strip().upper().replace(" ", "")
+            code = cpc_code(self.classification)
             if len(code) == 4:
                 patents = patents.filter(cpc_subclasses__contains=[code])
             else:  # a group such as H01M10/052: the subclass index narrows, the prefix decides

@@ -51,7 +51,7 @@ def test_the_api_limit_answers_json(client: Client, stored: Patent) -> None:
 
     assert refused.status_code == 429
     assert refused.json() == {
-        "detail": f"Too many requests from your address. Try again in {refused['Retry-After']} seconds."
+        "message": f"Too many requests from your address. Try again in {refused['Retry-After']} seconds."
     }
 
 

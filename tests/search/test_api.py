@@ -57,9 +57,12 @@ def test_search_filters_and_modes(client: Client, imported: dict[str, Patent]) -
     [
         ({"q": "(truck"}, 400, "Unbalanced parentheses: this '(' is never closed (at character 1)"),
         ({"q": "truck AND"}, 400, "AND needs a term after it (at character 7)"),
-        ({"q": "x" * 50_000}, 400, "The query is 50,000 characters long"),
+        ({"q": "x" * 50_000}, 422, "q: String should have at most 4000 characters"),
+        ({"q": "  "}, 422, "q: String should match pattern"),
+        ({"q": "truck", "limit": ["5", "7"]}, 422, "limit: given more than once"),
         ({"q": "truck\x07"}, 400, "The query contains a control character (U+0007) (at character 6)"),
-        ({"q": "truck", "limit": 500}, 400, "limit must be between 1 and 100"),
+        ({"q": "truck", "limit": 500}, 422, "limit: Input should be less than or equal to 100"),
+        ({"q": "truck", "offset": 1000}, 422, "offset: Input should be less than 1000"),
         ({"q": "truck", "before": "2021-13-01"}, 422, "before: Input should be a valid date"),
         ({"q": "truck", "mode": "magic"}, 422, "mode: Input should be 'fulltext', 'semantic' or 'hybrid'"),
         ({}, 422, "q: Field required"),
@@ -71,6 +74,30 @@ def test_bad_requests_get_a_json_message_and_a_4xx(
     response = client.get("/api/search", parameters)
     assert response.status_code == status
     assert response.json()["message"].startswith(message)
+
+
+def test_an_empty_date_window_and_the_last_page_are_answered_not_refused(
+    client: Client, imported: dict[str, Patent]
+) -> None:
+    empty = client.get("/api/search", {"q": "truck", "after": "2021-01-01", "before": "2021-01-01"})
+    last = client.get("/api/search", {"q": "truck", "offset": 995, "limit": 20})
+
+    assert (empty.status_code, empty.json()["total"], empty.json()["results"]) == (200, 0, [])
+    assert (last.status_code, last.json()["offset"], last.json()["limit"]) == (200, 995, 5)
+
+
+def test_the_schema_states_every_bound_and_every_error_answer(client: Client, db: None) -> None:
+    schema = client.get("/api/schema").json()
+    search = schema["paths"]["/api/search"]["get"]
+    bounds = {p["name"]: p["schema"] for p in search["parameters"] if p["name"] in ("limit", "offset")}
+
+    assert (bounds["limit"]["minimum"], bounds["limit"]["maximum"]) == (1, 100)
+    assert (bounds["offset"]["minimum"], bounds["offset"]["exclusiveMaximum"]) == (0, 1000)
+    assert sorted(search["responses"]) == ["200", "400", "414", "422", "429", "503"]
+    document = schema["paths"]["/api/patents/{identifier}"]["get"]["responses"]
+    similar = schema["paths"]["/api/patents/{identifier}/similar"]["get"]["responses"]
+    assert sorted(document) == ["200", "404", "410", "414", "429", "503"]
+    assert sorted(similar) == ["200", "404", "410", "414", "422", "429", "503"]
 
 
 def test_a_document_by_our_id_or_its_publication_number(client: Client, imported: dict[str, Patent]) -> None:

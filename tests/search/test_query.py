@@ -4,8 +4,8 @@ import re
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from allpatents.fuzzing import any_text, examiner_queries
 from search.query import (
     CompiledQuery,
     QuerySyntaxError,
@@ -194,21 +194,6 @@ def test_queries_too_deep_or_too_long_to_cost_predictably_are_refused(query: str
         compiled(query)
 
 
-_WORDS = st.sampled_from(["gear", "wheel", "inflat$", "wom?n", '"light emitting"', "charg$3", "TTL/gear"])
-_QUERIES = st.recursive(
-    _WORDS,
-    lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["AND", "OR", "NOT", "XOR", "ADJ", "NEAR3", "WITH", "SAME", ""]), inner).map(
-            " ".join
-        ),
-        inner.map(lambda query: f"({query})"),
-        inner.map(lambda query: f"-{query}"),
-        inner.map(lambda query: f"{query}.ab."),
-    ),
-    max_leaves=40,
-)
-
-
 def compiles_or_explains(query: str) -> bool:
     """True when the query compiles (to a tsquery, or to nothing when no word matches a truncation) or is
     refused with a message; any other error escapes."""
@@ -219,12 +204,12 @@ def compiles_or_explains(query: str) -> bool:
 
 
 @settings(max_examples=400, deadline=None)
-@given(_QUERIES)
+@given(examiner_queries)
 def test_any_query_of_the_grammar_compiles_or_is_refused_with_a_message(query: str) -> None:
     assert compiles_or_explains(query)
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.text(max_size=300) | st.text(alphabet='()"-$?.,/ ANDORXTW0123456789abc', max_size=300))
+@given(any_text)
 def test_any_text_at_all_parses_or_is_refused_with_a_message(query: str) -> None:
     assert compiles_or_explains(query)
