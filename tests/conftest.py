@@ -53,7 +53,7 @@ def service_environment() -> dict[str, str]:
     }
 
 
-def start_worker(name: str, **environment: str) -> subprocess.Popen[bytes]:
+def start_worker(name: str, *options: str, **environment: str) -> subprocess.Popen[bytes]:
     """A real `celery worker` process on the test broker and test database; returns once it consumes.
 
     Readiness is the worker's ready file, not a ping: a solo pool that took a task at once can't
@@ -63,7 +63,7 @@ def start_worker(name: str, **environment: str) -> subprocess.Popen[bytes]:
     ready = Path(settings.VAR_DIR) / f"{name}.ready"
     ready.unlink(missing_ok=True)
     worker = subprocess.Popen(
-        worker_command("--pool", "solo", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"),
+        worker_command("--pool", "solo", "--without-gossip", "--without-mingle", "-n", f"{name}@%h", *options),
         cwd=BASE_DIR,
         env={**service_environment(), READY_FILE_VARIABLE: str(ready), **environment},
         stdout=log,

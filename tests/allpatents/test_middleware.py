@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client, override_settings
 
 from allpatents.load import production_server
 from search.models import Patent
 from tests import factories
+from tests.faults import FlakyDatabaseLink
 
 
 @pytest.fixture
@@ -90,61 +86,6 @@ def test_every_page_forbids_inline_and_foreign_code(client: Client, stored: Pate
         assert response["Referrer-Policy"] == "same-origin"
 
 
-class FlakyDatabaseLink:
-    """A TCP door to the test database's socket that can be shut: a PostgreSQL going away and coming back.
-
-    Shut, it drops every open connection and hangs up on new ones, as a restarting server does.
-    """
-
-    def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.open = True
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                continue
-            server = socket.socket(socket.AF_UNIX)
-            server.connect(self.socket_path)
-            self.connections += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                end.close()
-
-    def shut(self) -> None:
-        self.open = False
-        for end in self.connections:
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-        self.connections.clear()
-
-    def reopen(self) -> None:
-        self.open = True
-
-    def close(self) -> None:
-        self.shut()
-        self.listener.close()
-
-
 def _get(url: str) -> tuple[int, dict[str, str], str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -156,10 +97,9 @@ def _get(url: str) -> tuple[int, dict[str, str], str]:
 @pytest.mark.slow
 def test_the_site_answers_503_while_the_database_is_down_and_recovers_by_itself(transactional_db: None) -> None:
     stored = factories.patent(title="Cup holder with a spring clip")
-    database = connection.settings_dict
-    link = FlakyDatabaseLink(str(Path(database["HOST"]) / f".s.PGSQL.{database['PORT']}"))
+    link = FlakyDatabaseLink.to_test_database()
     environment = {
-        "DATABASE_URL": f"postgresql://{database['USER']}@127.0.0.1:{link.port}/{database['NAME']}",
+        "DATABASE_URL": link.database_url,
         "REDIS_URL": settings.CELERY_BROKER_URL,
         "SECRET_KEY": "a-test-key-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1",
