@@ -26,9 +26,14 @@ RATE_LIMITED = (
 )
 
 
-def _wants_json(request: HttpRequest) -> bool:
-    """The API answers in its own error shape, {"message": ...}."""
-    return request.path.startswith("/api/")
+def _refusal(request: HttpRequest, status: int, message: str, retry_after: int) -> HttpResponse:
+    """The API's error shape ({"message": ...}) under /api/, a page (templates/STATUS.html) elsewhere."""
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"message": message}, status=status)
+    else:
+        response = render(request, f"{status}.html", {"message": message}, status=status)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 class DatabaseUnavailableMiddleware:
@@ -51,12 +56,7 @@ class DatabaseUnavailableMiddleware:
             return None  # a statement that ran too long is not an outage
         logger.warning("Database unavailable: %s", exception)
         message = "The database is unavailable for a moment. Nothing is lost; try again shortly."
-        if _wants_json(request):
-            response: HttpResponse = JsonResponse({"message": message}, status=503)
-        else:
-            response = render(request, "503.html", {"message": message}, status=503)
-        response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
-        return response
+        return _refusal(request, 503, message, RETRY_AFTER_UNAVAILABLE)
 
 
 class RateLimitMiddleware:
@@ -85,16 +85,8 @@ class RateLimitMiddleware:
                     logger.warning("Rate limits not applied, the cache is unavailable: %s", error)
                     usage = None
                 if usage and usage["should_limit"]:
-                    return _too_many_requests(request, max(1, int(usage["time_left"])))
+                    retry_after = max(1, int(usage["time_left"]))
+                    message = f"Too many requests from your address. Try again in {retry_after} seconds."
+                    return _refusal(request, 429, message, retry_after)
                 break
         return self.get_response(request)
-
-
-def _too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
-    message = f"Too many requests from your address. Try again in {retry_after} seconds."
-    if _wants_json(request):
-        response: HttpResponse = JsonResponse({"message": message}, status=429)
-    else:
-        response = render(request, "429.html", {"message": message}, status=429)
-    response["Retry-After"] = str(retry_after)
-    return response
