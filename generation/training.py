@@ -363,10 +363,15 @@ def json_result(output: Path) -> TrainingResult:
 
 def model_card(config: TrainingConfig, result: TrainingResult, parameters: int) -> str:
     if config.warm_start:
+        minilm = (
+            f"all-MiniLM-L6-v2 (sentence-transformers, Apache 2.0; 6 layers, hidden 384, {parameters / 1e6:.1f}M "
+            "parameters; its self-attention made causal, its word embeddings tied to a new prediction head)"
+        )
         model = (
-            f"A BERT decoder warm-started from all-MiniLM-L6-v2 (sentence-transformers, Apache 2.0; 6 layers, "
-            f"hidden 384, {parameters / 1e6:.1f}M parameters; its self-attention made causal, its word embeddings "
-            "tied to a new prediction head) and trained by `manage.py train_generator --warm-start minilm`"
+            f"A BERT decoder warm-started from {minilm} and trained by `manage.py train_generator --warm-start minilm`"
+            if config.warm_start == "minilm"
+            else f"A BERT decoder (first warm-started from {minilm}) trained further from `{config.warm_start}` by "
+            f"`manage.py train_generator --warm-start {config.warm_start}`"
         )
         tokenizer = (
             "Tokenizer: MiniLM's uncased WordPiece vocabulary (from bert-base-uncased, Apache 2.0); section headings "

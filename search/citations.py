@@ -1,4 +1,5 @@
-"""How a document is cited and exported: the examiners' form for online documents, BibTeX, RIS and CSV.
+"""How a document is cited and exported: the examiners' form for online documents, BibTeX, RIS and CSV,
+and the schema.org description reference managers and search engines read from its page.
 
 The citation follows the form examiners use for Internet documents (WIPO
 ST.14, MPEP 707.05(e)): author or publisher, "title", [online], publication
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import json
 from collections.abc import Iterable
 
 from search.models import Patent
@@ -31,6 +33,30 @@ def examiner_citation(patent: Patent, url: str, retrieved: datetime.date) -> str
         f"published {published:%d %B %Y} ({published:%Y-%m-%dT%H:%M:%SZ}), SHA-256 {patent.sha256}. "
         f"Retrieved from the Internet: <URL: {url}> [retrieved on {retrieved:%Y-%m-%d}]"
     )
+
+
+# Inside <script type="application/ld+json">: no character may end the element or start markup.
+_SCRIPT_SAFE = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def json_ld(patent: Patent, url: str, pdf_url: str) -> str:
+    """schema.org JSON-LD for the patent page (schema.org has no Patent type: a CreativeWork of genre patent)."""
+    description = {
+        "@context": "https://schema.org",
+        "@type": "CreativeWork",
+        "genre": "patent",
+        "name": patent.title,
+        "abstract": patent.abstract,
+        "url": url,
+        "identifier": [patent.public_id, *([patent.source_id] if patent.source_id else []), f"sha256:{patent.sha256}"],
+        "datePublished": patent.publication_date.isoformat(),
+        "dateCreated": patent.published_at.astimezone(datetime.UTC).isoformat(),
+        "publisher": {"@type": "Organization", "name": PUBLISHER},
+        "author": {"@type": "Organization", "name": _author(patent)},
+        "encoding": {"@type": "MediaObject", "contentUrl": pdf_url, "encodingFormat": "application/pdf"},
+        "isAccessibleForFree": True,
+    }
+    return json.dumps(description, ensure_ascii=False).translate(_SCRIPT_SAFE)
 
 
 def _bibtex_escape(text: str) -> str:

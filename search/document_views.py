@@ -17,6 +17,7 @@ from django.core.cache import caches
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import condition, require_GET
 
@@ -85,10 +86,13 @@ def patent(request: HttpRequest, public_id: str) -> HttpResponse:
 
 def _render_patent(request: HttpRequest, document: Patent) -> HttpResponse:
     url = request.build_absolute_uri(document.get_absolute_url())
+    pdf_url = request.build_absolute_uri(reverse("search:download", args=[document.public_id, "pdf"]))
     retrieved = _today()
     context = {
         "patent": document,
         "url": url,
+        "pdf_url": pdf_url,
+        "json_ld": citations.json_ld(document, url, pdf_url),
         "similar": searching.similar(document, limit=5),
         "citation": citations.examiner_citation(document, url, retrieved),
         "bibtex": citations.bibtex([(document, url)], retrieved),

@@ -160,6 +160,23 @@ def test_pages_run_under_their_content_security_policy(
     context.close()
 
 
+def test_a_patent_page_meets_zoteros_embedded_metadata_conventions(page: Page, imported: dict[str, Patent]) -> None:
+    # Zotero's "Embedded Metadata" translator saves a page that has citation_title and a date, and
+    # attaches the file citation_pdf_url names.
+    truck = imported["US11147202B2"]
+    page.goto(truck.get_absolute_url())
+
+    def meta(name: str) -> str | None:
+        return page.locator(f'meta[name="{name}"]').get_attribute("content")
+
+    assert meta("citation_title") == page.locator("h1").inner_text() == "Wheeled hand truck"
+    assert meta("citation_publication_date") == "2021/10/19"
+    assert meta("citation_abstract_html_url") == page.url
+    pdf = page.request.get(meta("citation_pdf_url"))
+    assert (pdf.status, pdf.headers["content-type"]) == (200, "application/pdf")
+    assert pdf.body().startswith(b"%PDF-")
+
+
 def test_keyboard_reaches_the_search_box_with_a_visible_focus(page: Page, imported: dict[str, Patent]) -> None:
     page.goto("/search/syntax/")
     page.keyboard.press("Tab")
