@@ -94,6 +94,7 @@ def _render_patent(request: HttpRequest, document: Patent) -> HttpResponse:
         "pdf_url": pdf_url,
         "json_ld": citations.json_ld(document, url, pdf_url),
         "similar": searching.similar(document, limit=5),
+        "key_terms": searching.key_terms(document),
         "citation": citations.examiner_citation(document, url, retrieved),
         "bibtex": citations.bibtex([(document, url)], retrieved),
         "ris": citations.ris([(document, url)], retrieved),

@@ -32,6 +32,7 @@ import json
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -675,6 +676,31 @@ class _BM25Query:
                 ],
             )
             return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def key_terms(patent: Patent, *, limit: int = 6) -> list[str]:
+    """The words that most distinguish a document: sublinear term frequency (1 + ln tf) times BM25's idf.
+
+    Sublinear, or "left" and "right", said forty times in any mechanical claim set, would outweigh
+    the rarer words that name the invention. Counted on lexemes (so "cartridge" and "cartridges" are
+    one term) and shown as the word form the document uses most; a term must occur at least twice.
+    Lexemes the planner statistics don't list share their floor, so among them the most frequent in
+    the document win.
+    """
+    words = Counter(re.findall(r"[a-z][a-z-]{3,}", patent.text.lower()))
+    lexeme_of = dict(SearchTerm.objects.filter(word__in=list(words)).values_list("word", "lexeme"))
+    counts: Counter[str] = Counter()
+    forms: dict[str, Counter[str]] = {}
+    for word, count in words.items():
+        if lexeme := lexeme_of.get(word):  # stop words have none
+            counts[lexeme] += count
+            forms.setdefault(lexeme, Counter())[word] += count
+    frequencies = lexeme_frequencies()
+    scored = sorted(
+        (((1 + math.log(count)) * frequencies.idf(lexeme), lexeme) for lexeme, count in counts.items() if count >= 2),
+        key=lambda item: (-item[0], item[1]),
+    )
+    return [forms[lexeme].most_common(1)[0][0] for _, lexeme in scored[:limit]]
 
 
 def _lexemes(text: str) -> list[str]:

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from generation.models import GenerationRun, PromptMode
-from search import citations
+from search import citations, searching
 from search.models import Patent
 from tests import factories
 
@@ -240,3 +240,20 @@ def test_json_ld_cannot_close_its_script_element() -> None:
 
     assert [character for character in "<>&" if character in text] == []
     assert json.loads(text)["name"] == "A </script><b>bold</b> & co"
+
+
+def test_a_patent_page_links_the_terms_that_distinguish_it(client: Client, imported: dict[str, Patent]) -> None:
+    truck = imported["US11147202B2"]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE search_patent")  # the document frequencies idf reads
+    searching._frequencies.clear()
+
+    terms = searching.key_terms(truck)
+    page = client.get(truck.get_absolute_url()).content.decode()
+
+    assert len(terms) == 6
+    assert "truck" in terms
+    assert "comprising" not in terms  # in every claim of every patent: no weight
+    assert all(term in truck.text.lower() for term in terms)
+    for term in terms:
+        assert f'<a href="/search/?q={term}">{term}</a>' in page
