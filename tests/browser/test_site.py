@@ -177,6 +177,29 @@ def test_a_patent_page_meets_zoteros_embedded_metadata_conventions(page: Page, i
     assert pdf.body().startswith(b"%PDF-")
 
 
+def test_result_pages_move_through_results_by_key_but_never_while_typing(
+    page: Page, imported: dict[str, Patent]
+) -> None:
+    page.goto("/search/?q=comprising&mode=fulltext")
+    titles = page.locator("ol.results a.result-title")
+    focused = "document.activeElement.textContent"
+
+    page.locator("body").press("j")
+    assert page.evaluate(focused) == titles.nth(0).inner_text()
+    page.keyboard.press("j")
+    assert page.evaluate(focused) == titles.nth(1).inner_text()
+    page.keyboard.press("k")
+    assert page.evaluate(focused) == titles.nth(0).inner_text()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "id_q"
+    page.keyboard.press("End")
+    page.keyboard.type(" jk")
+    assert page.locator("#id_q").input_value() == "comprising jk"  # typed, not taken
+    page.locator("body").press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/patents/**")
+
+
 def test_keyboard_reaches_the_search_box_with_a_visible_focus(page: Page, imported: dict[str, Patent]) -> None:
     page.goto("/search/syntax/")
     page.keyboard.press("Tab")
