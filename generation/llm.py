@@ -32,6 +32,12 @@ class GeneratorUnavailable(RuntimeError):
     pass
 
 
+# A model whose config sets this to true is a demonstration generator: its outputs that pass every
+# gate are held (recorded, never published). The bundled offline generator sets it: every output of
+# it that passed the gates so far was, read, fluent salad (README, "Measured here").
+HOLD_ATTRIBUTE = "allpatents_hold_outputs"
+
+
 @dataclass
 class Generator:
     name: str
@@ -39,6 +45,10 @@ class Generator:
     model: torch.nn.Module
     codec: TextCodec
     engine: PatentEngine | None = None
+
+    @property
+    def holds_outputs(self) -> bool:
+        return bool(getattr(self.model.config, HOLD_ATTRIBUTE, False))
 
     def engine_for(self, max_length: int) -> PatentEngine:
         """The engine, with a KV cache long enough for max_length tokens (made once, grown if needed)."""

@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 # Outputs per Celery task: enough to keep the engine's slots full while sequences
 # finish at different lengths, few enough that a worker killed mid-batch loses little.
 BATCH_SIZE = 32
+# The reason recorded for an output that passed every gate and the novelty check but came from a
+# demonstration generator (llm.HOLD_ATTRIBUTE): kept in the run's record, never published.
+HELD = "held"
 # Cosine similarity above which a new text counts as a copy of a stored one
 # (training data reproduced, or a generated document published twice).
 NEAR_DUPLICATE_SIMILARITY = 0.95
@@ -54,6 +57,7 @@ class SampledBatch:
     model_revision: str
     cpu_seconds: float
     wall_seconds: float
+    holds_outputs: bool = False  # a demonstration generator's: good outputs are held, not published
 
 
 def batch_count(run: GenerationRun) -> int:
@@ -86,6 +90,7 @@ def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
         model_revision=generator.revision,
         cpu_seconds=time.process_time() - cpu,
         wall_seconds=time.monotonic() - wall,
+        holds_outputs=generator.holds_outputs,
     )
 
 
@@ -141,6 +146,8 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
                 if novelty.reason:
                     reasons.append(novelty.reason)
                     duplicate = novelty.duplicate_id
+                elif sampled.holds_outputs:
+                    reasons.append(HELD)
                 else:
                     patent = _publish(run, verdict, vector, seed=seed, model_revision=sampled.model_revision)
                     accepted += 1

@@ -1,11 +1,13 @@
 """A run's batches: checked, de-duplicated, published once, counted; end to end through a real worker."""
 
+import dataclasses
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from generation.llm import DecodingParameters, Sample
+from generation.llm import BUNDLED_GENERATOR, HOLD_ATTRIBUTE, DecodingParameters, Sample
 from generation.models import Generation, GenerationRun, PromptMode
 from generation.pipeline import SampledBatch, record_batch, run_batch
 from generation.runs import create_run
@@ -72,6 +74,26 @@ def test_a_batch_publishes_the_good_new_texts_and_records_the_rest(imported: dic
     assert published.decoding == {**PARAMETERS, "seed": 7}
     assert published.title == "Collapsible hose reel with a ratchet lock"
     assert published.embedding is not None
+
+
+@pytest.mark.django_db
+def test_a_demonstration_generators_good_outputs_are_held_never_published() -> None:
+    run = new_run(requested=2)
+    sampled = dataclasses.replace(batch_of(top_down(), "# Patent\n\n## Title\nJunk"), holds_outputs=True)
+
+    record_batch(run, 0, sampled)
+
+    run.refresh_from_db()
+    assert (run.accepted_count, run.rejections) == (0, {"held": 1, "missing_section": 1})
+    held = Generation.objects.get(run=run, position=0)
+    assert (held.accepted, held.reasons, held.patent) == (False, ["held"], None)
+    assert not Patent.objects.filter(origin=Origin.GENERATED).exists()
+
+
+def test_the_bundled_generator_is_a_demonstration_generator_whose_outputs_are_held() -> None:
+    config = json.loads((BUNDLED_GENERATOR / "config.json").read_text())
+
+    assert config[HOLD_ATTRIBUTE] is True
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ from generation.engine import DecodingParameters
 from generation.llm import default_generator
 from generation.management.decoding import add_decoding_arguments, decoding_parameters
 from generation.models import Generation, GenerationRun, PromptMode
-from generation.pipeline import batch_count, run_batch
+from generation.pipeline import HELD, batch_count, run_batch
 from generation.runs import create_run
 
 
@@ -70,9 +70,14 @@ class Command(BaseCommand):
         published = list(
             Generation.objects.filter(run__in=runs.values(), accepted=True).select_related("patent").order_by("pk")
         )
+        # A demonstration generator's outputs that passed everything: written too, for reading.
+        held = list(Generation.objects.filter(run__in=runs.values(), reasons=[HELD]).order_by("pk"))
         with output.open("w", encoding="utf-8") as lines:
             for generation in published:
                 record = {"mode": generation.run.mode, "seed": generation.seed, "text": generation.patent.text}
+                lines.write(json.dumps(record) + "\n")
+            for generation in held:
+                record = {"mode": generation.run.mode, "seed": generation.seed, "text": generation.text, HELD: True}
                 lines.write(json.dumps(record) + "\n")
         generated = sum(run.generated_count for run in runs.values())
         accepted = sum(run.accepted_count for run in runs.values())
@@ -86,6 +91,7 @@ class Command(BaseCommand):
             "parameters": parameters.as_dict(),
             "generated": generated,
             "published": accepted,
+            "held": len(held),  # passed every gate, from a generator whose outputs are held (never published)
             "hit_rate": round(accepted / generated, 4) if generated else None,
             "hit_rate_top_down": runs[PromptMode.TOP_DOWN].hit_rate,
             "hit_rate_bottom_up": runs[PromptMode.BOTTOM_UP].hit_rate,
