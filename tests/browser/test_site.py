@@ -184,7 +184,7 @@ def test_result_pages_move_through_results_by_key_but_never_while_typing(
     titles = page.locator("ol.results a.result-title")
     focused = "document.activeElement.textContent"
 
-    page.locator("body").press("j")
+    page.keyboard.press("j")
     assert page.evaluate(focused) == titles.nth(0).inner_text()
     page.keyboard.press("j")
     assert page.evaluate(focused) == titles.nth(1).inner_text()
@@ -195,7 +195,9 @@ def test_result_pages_move_through_results_by_key_but_never_while_typing(
     page.keyboard.press("End")
     page.keyboard.type(" jk")
     assert page.locator("#id_q").input_value() == "comprising jk"  # typed, not taken
-    page.locator("body").press("j")
+    page.evaluate("document.activeElement.blur()")  # out of the field, the keys work again
+    page.keyboard.press("j")
+    assert page.evaluate(focused) == titles.nth(0).inner_text()
     page.keyboard.press("Enter")
     page.wait_for_url("**/patents/**")
 
