@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generation.forms import RunForm
 from generation.models import GenerationRun
+from generation.pipeline import HELD
 from generation.runs import create_run
 
 
@@ -24,13 +25,15 @@ def runs(request: HttpRequest) -> HttpResponse:
 def run(request: HttpRequest, run_id: int) -> HttpResponse:
     generation_run = get_object_or_404(GenerationRun, pk=run_id)
     outputs = generation_run.generations.select_related("patent", "duplicate_of")
+    rejected = outputs.filter(accepted=False).exclude(reasons=[HELD])
     return render(
         request,
         "generation/run.html",
         {
             "run": generation_run,
             "accepted": outputs.filter(accepted=True)[:5],
-            "rejected": outputs.filter(accepted=False).order_by("-quality_score", "position")[:5],
+            "held": outputs.filter(reasons=[HELD])[:5],
+            "rejected": rejected.order_by("-quality_score", "position")[:5],
         },
     )
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from generation.models import GenerationRun, PromptMode
+from generation.models import Generation, GenerationRun, PromptMode
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +71,21 @@ def test_run_page_and_progress_show_the_counters(client: Client, staff: User) ->
         "rejections": {"truncated": 30, "repetition": 6}, "tokens": 40000, "tokens_per_second": 200.0,
         "eta_seconds": 300.0, "hit_rate": 0.1, "cpu_seconds_per_published": 100.0, "error": "",
     }  # fmt: skip
+
+
+def test_run_page_shows_held_outputs_apart_from_the_rejected(client: Client, staff: User) -> None:
+    run = GenerationRun.objects.create(mode=PromptMode.TOP_DOWN, model_name="m", requested_count=2)
+    common = {"run": run, "batch": 0, "seed": 1, "prompt": "# Patent", "new_tokens": 9, "finished": True}
+    Generation.objects.create(**common, position=0, text="HELD TEXT", accepted=False, reasons=["held"])
+    Generation.objects.create(**common, position=1, text="SALAD TEXT", accepted=False, reasons=["monotonous"])
+
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    held, rejected = page.split("<h2>Held, not published</h2>")[1].split("<h2>Rejected samples</h2>")
+
+    assert "HELD TEXT" in held
+    assert "SALAD TEXT" not in held
+    assert "SALAD TEXT" in rejected
+    assert "HELD TEXT" not in rejected
 
 
 def test_staff_cancel_a_run(client: Client, staff: User) -> None:
