@@ -2,8 +2,9 @@
 
 wrk keeps its own latency histogram and counts errors of every kind (connect, read, write,
 timeouts and answers of 400 or more); a Lua script sends each target's paths in turn and prints
-the figures as one JSON line when the run is done. Paths come from the store, many of them, so
-no cache along the way (PostgreSQL's, the query-vector cache) sees one query over and over.
+the figures as one JSON line when the run is done. Paths come from the store, 500 of each kind,
+so no cache along the way (PostgreSQL's buffers, the workers' rendered patent pages) is asked
+for one page over and over.
 """
 
 from __future__ import annotations
