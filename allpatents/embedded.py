@@ -170,7 +170,7 @@ def _ping(port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -218,7 +218,7 @@ def valkey_url(var_dir: Path) -> str:
         if port_file.exists() and _ping(int(port_file.read_text())):
             port.append(int(port_file.read_text()))
             return
-        chosen = _free_port()
+        chosen = free_port()
         start_valkey(directory, chosen)
         deadline = time.monotonic() + 10
         while not _ping(chosen):

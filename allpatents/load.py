@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
+from allpatents.embedded import free_port
 from allpatents.web import gunicorn_command
 
 TARGETS = ("home_page", "patent_page", "keyword_search", "hybrid_search")
@@ -147,12 +147,6 @@ def summary(measurements: Sequence[Measurement], *, clients: int = 8) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # One client address sends every request of a load test: the limits are raised out of the way but
 # stay switched on, so their cost is measured.
 UNLIMITED = {"RATE_LIMIT_SEARCH": "1000000/m", "RATE_LIMIT_API": "1000000/m"}
@@ -168,7 +162,7 @@ def production_server(*, workers: int, environment: dict[str, str] | None = None
         env=env,
         check=True,
     )
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         gunicorn_command(f"127.0.0.1:{port}", workers=workers),

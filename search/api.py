@@ -7,7 +7,6 @@ from typing import Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema
-from ninja import Query as QueryParameter
 from ninja.errors import HttpError, ValidationError
 
 from search import query as query_language
@@ -192,7 +191,7 @@ def patent(request: HttpRequest, identifier: str) -> Document:
     response={200: Similar, 404: Message, 410: Message, 422: Message, **BUSY},
     summary="More like this",
 )
-def similar(request: HttpRequest, identifier: str, limit: int = QueryParameter(10, ge=1, le=100)) -> Similar:
+def similar(request: HttpRequest, identifier: str, limit: int = Query(10, ge=1, le=100)) -> Similar:
     _once_each(request)
     document = _find(identifier)
     hits = searching.similar(document, limit=limit)

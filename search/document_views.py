@@ -68,8 +68,9 @@ def _find(public_id: str) -> Patent | Tombstone:
 @condition(etag_func=_page_etag)
 def patent(request: HttpRequest, public_id: str) -> HttpResponse:
     # The ETag exists only for a stored document, and it names the page in the cache.
-    key = f"patent:{request.get_host()}:{public_id}:{getattr(request, 'page_etag', None)}"
-    if hasattr(request, "page_etag") and (page := caches["pages"].get(key)) is not None:
+    etag = getattr(request, "page_etag", None)
+    key = f"patent:{request.get_host()}:{public_id}:{etag}"
+    if etag and (page := caches["pages"].get(key)) is not None:
         response = HttpResponse(page)
     else:
         document = _find(public_id)
