@@ -82,6 +82,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The public address, for links in the daily dumps (which are built outside any request).
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 
+# --- Evidence ---------------------------------------------------------------
+# RFC 3161 time-stamping authorities that stamp each day's manifest hash (none by default), and
+# the PEM file of the certificates their tokens are verified against (their roots and chains).
+TSA_URLS = env_list("TSA_URLS")
+TSA_CA_FILE = env_str("TSA_CA_FILE")
+TSA_TIMEOUT = env_int("TSA_TIMEOUT", 20)
+# How long after a day ends its stamps may come and still date it; later ones are reported.
+TSA_GRACE_HOURS = env_int("TSA_GRACE_HOURS", 48)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -256,6 +265,8 @@ CELERY_RESULT_EXPIRES = 3600
 # The day's manifest is built shortly after midnight UTC (a worker started with --beat, or the beat service).
 CELERY_BEAT_SCHEDULE = {
     "daily-manifests": {"task": "publications.build_manifests", "schedule": crontab(hour=0, minute=5)},
+    # Time stamps an authority has not given yet are asked for again (each with its own backoff).
+    "missing-timestamps": {"task": "publications.stamp_missing", "schedule": crontab(minute="*/15")},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

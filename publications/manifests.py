@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 
-from publications import merkle
+from publications import merkle, timestamps
 from publications.models import DailyManifest
 from search.documents import sha256_hex
 from search.models import Patent, Tombstone
@@ -103,6 +103,7 @@ def build(day: datetime.date) -> DailyManifest:
         "dump_sha256": hashlib.sha256(dump).hexdigest(),
     }
     text = json.dumps(document, indent=1, sort_keys=True)
+    timestamps.enqueue([(day, authority) for authority in settings.TSA_URLS])
     return DailyManifest.objects.create(
         date=day,
         count=len(entries),
@@ -118,11 +119,14 @@ def build(day: datetime.date) -> DailyManifest:
 class Verification:
     documents: int = 0
     manifests: int = 0
+    tokens: int = 0
     problems: list[str] = field(default_factory=list)
+    # Worth saying but not a mismatch: a day an authority has not stamped yet, a late stamp.
+    notices: list[str] = field(default_factory=list)
 
 
 def verify() -> Verification:
-    """Recompute every document hash, every manifest's root and chain, and every dump's checksum."""
+    """Recompute every document hash, every manifest's root and chain, every dump's checksum; check every time stamp."""
     report = Verification()
     for patent in Patent.objects.only("id", "text", "sha256").order_by("id").iterator(chunk_size=2000):
         report.documents += 1
@@ -133,6 +137,8 @@ def verify() -> Verification:
         report.manifests += 1
         report.problems += _check_manifest(manifest, previous)
         previous = manifest
+    stamps = timestamps.verify()
+    report.tokens, report.problems, report.notices = stamps.tokens, report.problems + stamps.problems, stamps.notices
     return report
 
 

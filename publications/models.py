@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.db import models
 from django.urls import reverse
 
@@ -30,3 +32,40 @@ class DailyManifest(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("publications:manifest", args=[self.date.isoformat()])
+
+
+class ManifestTimestamp(models.Model):
+    """An RFC 3161 time stamp of one day's manifest hash by one time-stamping authority.
+
+    `token` is the authority's whole TimeStampResp (DER), served as is at `get_absolute_url`
+    so anyone can check it with `openssl ts -verify`. Until the authority answers, the row
+    records the attempts and when the next one is due (exponential backoff).
+    """
+
+    manifest = models.ForeignKey(DailyManifest, on_delete=models.PROTECT, related_name="timestamps")
+    authority = models.URLField(max_length=500)
+    # The authority's name in the token's URL: its host and path, e.g. "freetsa.org-tsr".
+    slug = models.SlugField(max_length=200)
+    token = models.BinaryField(null=True, editable=False)
+    stamped_at = models.DateTimeField(null=True, help_text="The time the authority put in the token (genTime).")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["manifest", "authority"]
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "authority"], name="one_timestamp_per_authority_and_day"),
+            models.UniqueConstraint(fields=["manifest", "slug"], name="one_token_url_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        state = f"stamped {self.stamped_at:%Y-%m-%d %H:%M:%S}Z" if self.stamped_at else f"{self.attempts} attempt(s)"
+        return f"{self.manifest_id} by {self.authority}: {state}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("publications:timestamp", args=[self.manifest_id.isoformat(), self.slug])
+
+    @property
+    def authority_name(self) -> str:
+        return urlsplit(self.authority).netloc

@@ -1,9 +1,25 @@
+import datetime
+
 from celery import shared_task
 
-from publications import manifests
+from publications import manifests, timestamps
 
 
 @shared_task(name="publications.build_manifests", acks_late=True)
 def build_manifests() -> int:
     """Manifests for the finished days not covered yet (run daily shortly after midnight UTC)."""
     return len(manifests.build_missing())
+
+
+@shared_task(name="publications.stamp_manifest", acks_late=True)
+def stamp_manifest(day: str, authority: str) -> bool:
+    """One authority's time stamp of one day's manifest; a failure is recorded and asked again later."""
+    return timestamps.stamp(datetime.date.fromisoformat(day), authority).token is not None
+
+
+@shared_task(name="publications.stamp_missing", acks_late=True)
+def stamp_missing() -> int:
+    """Ask again for every time stamp that is due (every quarter hour)."""
+    pairs = timestamps.due()
+    timestamps.enqueue(pairs)
+    return len(pairs)

@@ -12,6 +12,13 @@ urlpatterns = [
     path("browse/classification/", views.classifications, name="classifications"),
     path("browse/classification/<str:code>/", views.classification, name="classification"),
     path("publications/", views.evidence, name="evidence"),
+    path("publications/procedure/", views.procedure, name="procedure"),
+    path("publications/tsa-certificates.pem", views.tsa_certificates, name="tsa_certificates"),
     re_path(r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/manifest\.json$", views.manifest, name="manifest"),
+    re_path(
+        r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/manifest\.json\.(?P<authority>[a-z0-9.-]+)\.tsr$",
+        views.timestamp,
+        name="timestamp",
+    ),
     re_path(r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/documents\.jsonl\.gz$", views.dump, name="dump"),
 ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import json
 import re
+from pathlib import Path
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.functions import TruncDay, TruncMonth
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -17,8 +20,8 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
 from generation.models import GenerationRun
-from publications import manifests
-from publications.models import DailyManifest
+from publications import manifests, timestamps
+from publications.models import DailyManifest, ManifestTimestamp
 from search.models import LIST_FIELDS, Patent
 
 CPC_SUBCLASS = re.compile(r"[A-HY]\d\d[A-Z]")  # H01M: section, class, subclass
@@ -67,9 +70,9 @@ def day(request: HttpRequest, year: int, month: int, day: int) -> HttpResponse:
     start = datetime.datetime.combine(date, datetime.time(), tzinfo=UTC)
     patents = Patent.objects.filter(published_at__gte=start, published_at__lt=start + datetime.timedelta(days=1))
     manifest = DailyManifest.objects.filter(date=date).only("date", "count", "merkle_root").first()
-    return render(
-        request, "publications/day.html", {"day": date, "page": _page(request, patents), "manifest": manifest}
-    )
+    stamps = timestamps.of(manifest) if manifest else []
+    context = {"day": date, "page": _page(request, patents), "manifest": manifest, "timestamps": stamps}
+    return render(request, "publications/day.html", context)
 
 
 @require_GET
@@ -110,6 +113,16 @@ def manifest(request: HttpRequest, date: str) -> HttpResponse:
 
 
 @require_GET
+def timestamp(request: HttpRequest, date: str, authority: str) -> HttpResponse:
+    """An authority's RFC 3161 time-stamp response for the day's manifest, byte for byte as it sent it."""
+    stamp = get_object_or_404(ManifestTimestamp, manifest=_manifest(date), slug=authority, token__isnull=False)
+    response = HttpResponse(bytes(stamp.token), content_type="application/timestamp-reply")
+    response["Content-Disposition"] = f'attachment; filename="{date}-manifest.json.{authority}.tsr"'
+    patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
+    return response
+
+
+@require_GET
 def dump(request: HttpRequest, date: str) -> FileResponse:
     record = _manifest(date)
     response = FileResponse(manifests.dump_path(record.date).open("rb"), content_type="application/gzip")
@@ -122,8 +135,59 @@ def dump(request: HttpRequest, date: str) -> FileResponse:
 @require_GET
 def evidence(request: HttpRequest) -> HttpResponse:
     manifests.build_missing()
-    days = DailyManifest.objects.only("date", "count", "merkle_root", "dump_sha256")[:60]
+    days = DailyManifest.objects.only("date", "count", "merkle_root", "dump_sha256").prefetch_related(
+        Prefetch("timestamps", ManifestTimestamp.objects.defer("token"))
+    )[:60]
     return render(request, "publications/evidence.html", {"manifests": days})
+
+
+@require_GET
+def procedure(request: HttpRequest) -> HttpResponse:
+    """The rules of publication, and their verification step by step on a day (?day=, else the latest finished)."""
+    manifests.build_missing()
+    try:
+        chosen = datetime.date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        chosen = None
+    days = DailyManifest.objects.filter(date=chosen) if chosen else DailyManifest.objects.all()
+    example = days.first()
+    if chosen and example is None:
+        raise Http404("That day has no manifest")
+    context: dict[str, object] = {"example": example, "base": request.build_absolute_uri("/").rstrip("/")}
+    if example is not None:
+        document = json.loads(example.manifest)
+        context |= {
+            "document": document["documents"][0] if document["documents"] else None,
+            "following": DailyManifest.objects.filter(date=example.date + datetime.timedelta(days=1)).first(),
+            "timestamps": [stamp for stamp in timestamps.of(example) if stamp.stamped_at],
+            "merkle_script": MERKLE_SCRIPT,
+            "certificates": bool(settings.TSA_CA_FILE),
+        }
+    return render(request, "publications/procedure.html", context)
+
+
+# The Merkle root of a manifest with nothing but Python's standard library (publications/merkle.py).
+MERKLE_SCRIPT = """\
+import hashlib, json, sys
+
+def tree(leaves):
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\\x01" + tree(leaves[:split]) + tree(leaves[split:])).digest()
+
+documents = json.load(open(sys.argv[1]))["documents"]
+leaves = [hashlib.sha256(b"\\x00" + f"{d['id']} {d['sha256']}".encode()).digest() for d in documents]
+print(tree(leaves).hex() if leaves else hashlib.sha256(b"").hexdigest())
+"""
+
+
+@require_GET
+def tsa_certificates(request: HttpRequest) -> HttpResponse:
+    """The certificates this site checks its time stamps against (TSA_CA_FILE), for convenience."""
+    if not settings.TSA_CA_FILE:
+        raise Http404("No time-stamping authority is configured")
+    return HttpResponse(Path(settings.TSA_CA_FILE).read_bytes(), content_type="application/x-pem-file")
 
 
 @require_GET
