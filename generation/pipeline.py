@@ -30,11 +30,11 @@ from generation.llm import (
     sample,
 )
 from generation.models import Generation, GenerationRun, PromptMode
-from search.embedding import DocumentText, embed_documents
+from search.embedding import DocumentText, DocumentVectors, embed_passages
 from search.indexing import find_copy
 from search.models import Origin, Patent
 from search.publishing import NewDocument, publish
-from search.searching import Filters, semantic_ranking
+from search.searching import Filters, nearest_documents
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def check_novelty(parsed: ParsedPatent, vector: Sequence[float], *, exclude: int
     """Whether the text is new against everything stored: close in meaning to a stored document, or sharing
     its word 5-grams. The nearest neighbour comes through search's own tuned path (its ef_search): a
     novelty check that misses neighbours lets copies through."""
-    nearest = semantic_ranking(vector, Filters(), depth=1, exclude=exclude)
+    nearest = nearest_documents(vector, Filters(), depth=1, exclude=exclude)
     if nearest and nearest[0][1] >= NEAR_DUPLICATE_SIMILARITY:
         return Novelty("near_duplicate", nearest[0][0])
     if copy := find_copy(parsed.title, parsed.abstract, parsed.claims, exclude=exclude):
@@ -123,7 +123,7 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
     vectors = dict(
         zip(
             map(id, good),
-            embed_documents([DocumentText(v.parsed.title, v.parsed.abstract, v.parsed.claims) for v in good]),
+            embed_passages([DocumentText(v.parsed.title, v.parsed.abstract, v.parsed.claims) for v in good]),
             strict=True,
         )
     )
@@ -142,7 +142,7 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             patent: Patent | None = None
             if verdict.accepted and verdict.parsed:
                 vector = vectors[id(verdict)]
-                novelty = check_novelty(verdict.parsed, vector)
+                novelty = check_novelty(verdict.parsed, vector.mean)
                 if novelty.reason:
                     reasons.append(novelty.reason)
                     duplicate = novelty.duplicate_id
@@ -177,7 +177,7 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
 
 
 def _publish(
-    run: GenerationRun, verdict: Verdict, vector: Sequence[float], *, seed: int, model_revision: str
+    run: GenerationRun, verdict: Verdict, vectors: DocumentVectors, *, seed: int, model_revision: str
 ) -> Patent:
     parsed = verdict.parsed
     assert parsed is not None
@@ -192,7 +192,9 @@ def _publish(
         "quality_score": verdict.score,
         "quality_flags": ["trimmed"] if verdict.trimmed else [],
     }
-    document = NewDocument(parsed.title, parsed.abstract, parsed.claims, Origin.GENERATED, vector, provenance)
+    document = NewDocument(
+        parsed.title, parsed.abstract, parsed.claims, Origin.GENERATED, vectors.mean, provenance, vectors.passages
+    )
     return publish([document])[0]
 
 

@@ -191,10 +191,17 @@ def patent(request: HttpRequest, identifier: str) -> Document:
     response={200: Similar, 404: Message, 410: Message, 422: Message, **BUSY},
     summary="More like this",
 )
-def similar(request: HttpRequest, identifier: str, limit: int = Query(10, ge=1, le=100)) -> Similar:
+def similar(
+    request: HttpRequest,
+    identifier: str,
+    limit: int = Query(10, ge=1, le=100),
+    before: datetime.date | None = Query(
+        None, description="Published strictly before this date: for prior art, the application's priority date."
+    ),
+) -> Similar:
     _once_each(request)
     document = _find(identifier)
-    hits = searching.similar(document, limit=limit)
+    hits = searching.similar(document, limit=limit, filters=searching.Filters(before=before))
     return Similar(id=document.public_id, results=[_result(request, hit) for hit in hits])
 
 

@@ -22,12 +22,13 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import condition, require_GET
 
 from search import citations, pdf, searching
-from search.forms import SearchForm
+from search.forms import FiltersForm, SearchForm
 from search.models import Patent, Tombstone, parse_public_id
 
 YEAR = 365 * 24 * 3600
 IMMUTABLE = ("txt", "json", "pdf")  # copies of the published text; citations carry today's date
 DAY = 24 * 3600
+SIMILAR_PER_PAGE = 20
 DOWNLOADS = {
     "txt": "text/plain; charset=utf-8",
     "json": "application/json",
@@ -133,6 +134,18 @@ def download(request: HttpRequest, public_id: str, extension: str) -> HttpRespon
     if extension in IMMUTABLE:
         patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
     return response
+
+
+@require_GET
+def similar(request: HttpRequest, public_id: str) -> HttpResponse:
+    """More like this, with filters: for prior art, only what was published before a priority date."""
+    document = _find(public_id)
+    if isinstance(document, Tombstone):
+        return render(request, "search/tombstone.html", {"tombstone": document}, status=410)
+    form = FiltersForm(request.GET or None)
+    filters = form.filters() if form.is_bound and form.is_valid() else searching.Filters()
+    hits = searching.similar(document, limit=SIMILAR_PER_PAGE, filters=filters)
+    return render(request, "search/similar.html", {"patent": document, "form": form, "hits": hits})
 
 
 @require_GET

@@ -8,10 +8,10 @@ packed whole where they fit, split at token boundaries where they don't), every
 chunk is embedded, and the document vector is the normalised mean of its chunk
 vectors.
 
-One vector per document (rather than one row per chunk) keeps the HNSW index
-at one entry per document, so semantic search, filters and "more like this"
-stay simple joins at a million documents, while every part of the text still
-moves the vector.
+Both are stored: the mean (Patent.embedding) for the novelty check and the
+section-similarity gate, and each chunk's vector as a passage (PatentPassage),
+by whose best match semantic search ranks documents, so a query that
+paraphrases one claim is not diluted by all the others.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def model_path() -> str:
 
 
 # Bumped whenever chunk_document or the pooling of chunk vectors changes: vectors saved under another
-# recipe are recomputed.
-RECIPE = 1
+# recipe are recomputed. 2: the passage vectors are saved too.
+RECIPE = 2
 
 
 @functools.cache
@@ -143,19 +143,31 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def embed_documents(documents: Sequence[DocumentText]) -> list[np.ndarray]:
-    """One unit-length vector per document: the normalised mean of its chunk vectors."""
+@dataclass(frozen=True)
+class DocumentVectors:
+    mean: np.ndarray  # unit length: the normalised mean of the passages
+    passages: np.ndarray  # one unit-length row per chunk, in the document's order
+
+
+def embed_passages(documents: Sequence[DocumentText]) -> list[DocumentVectors]:
+    """Each document's chunk vectors and their normalised mean."""
     if not documents:
         return []
     chunked = [chunk_document(document) for document in documents]
     vectors = embed_texts([chunk for chunks in chunked for chunk in chunks])
-    result: list[np.ndarray] = []
+    result: list[DocumentVectors] = []
     start = 0
     for chunks in chunked:
-        mean = vectors[start : start + len(chunks)].mean(axis=0)
+        passages = vectors[start : start + len(chunks)]
         start += len(chunks)
-        result.append(mean / np.linalg.norm(mean))
+        mean = passages.mean(axis=0)
+        result.append(DocumentVectors(mean / np.linalg.norm(mean), passages))
     return result
+
+
+def embed_documents(documents: Sequence[DocumentText]) -> list[np.ndarray]:
+    """One unit-length vector per document: the normalised mean of its chunk vectors."""
+    return [vectors.mean for vectors in embed_passages(documents)]
 
 
 def embed_query(text: str) -> np.ndarray:

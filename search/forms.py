@@ -19,7 +19,12 @@ RESULTS_PER_PAGE = 20
 
 
 class FiltersForm(forms.Form):
-    before = forms.DateField(required=False, label="Published before", widget=forms.DateInput(attrs={"type": "date"}))
+    before = forms.DateField(
+        required=False,
+        label="Published before",
+        help_text="For prior art to an application: its priority date.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
     after = forms.DateField(required=False, label="Published after", widget=forms.DateInput(attrs={"type": "date"}))
     origin = forms.ChoiceField(required=False, choices=[("", "Any origin"), *Origin.choices])
     run = forms.IntegerField(required=False, min_value=1, label="Generation run")

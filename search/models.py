@@ -289,6 +289,34 @@ class MinHashBand(models.Model):
         return f"{self.key} -> {self.patent_id}"
 
 
+class PatentPassage(models.Model):
+    """The vector of one window-sized passage of a document: title and abstract, or a run of claims.
+
+    A paraphrase of one claim is diluted in the mean of all of a document's passages (its
+    `embedding`); semantic search ranks documents by their best passage instead (bench_relevance
+    measures both). Its own HNSW index finds the nearest passages at any size of the store.
+    """
+
+    pk = models.CompositePrimaryKey("patent", "position")
+    patent = models.ForeignKey(Patent, on_delete=models.CASCADE, related_name="passages")
+    position = models.PositiveSmallIntegerField()
+    embedding = VectorField(dimensions=384)
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="passage_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patent_id} passage {self.position}"
+
+
 class SearchTerm(models.Model):
     """Every distinct word of the published text, for expanding truncated terms (inflat$, wom?n).
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+from django.db import transaction
+
 from search.documents import Claim, canonical_text
+from search.embedding import DocumentText, embed_passages
 from search.indexing import index_shingles
-from search.models import Origin, Patent
+from search.models import Origin, Patent, PatentPassage
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,12 @@ class NewDocument:
     # document's provenance (generation_run, model_name, model_revision, prompt_mode, decoding, seed,
     # generated_at) and quality_score.
     details: Mapping[str, object] = field(default_factory=dict)
+    # One vector per chunk of the text (search.embedding.embed_passages), for passage-level search.
+    passages: Sequence[np.ndarray] | np.ndarray = ()
 
 
 def publish(documents: Sequence[NewDocument]) -> list[Patent]:
-    """Store the documents with their canonical text, and index them for the copy check.
+    """Store the documents with their canonical text and passages, and index them for the copy check.
 
     Runs in the caller's transaction: a batch is published whole or not at all.
     """
@@ -47,5 +53,35 @@ def publish(documents: Sequence[NewDocument]) -> list[Patent]:
         for document in documents
     ]
     Patent.objects.bulk_create(patents)
+    PatentPassage.objects.bulk_create(
+        PatentPassage(patent=patent, position=position, embedding=vector)
+        for patent, document in zip(patents, documents, strict=True)
+        for position, vector in enumerate(document.passages)
+    )
     index_shingles(patents)
     return patents
+
+
+def embed_missing_passages(*, batch_size: int = 64) -> int:
+    """Embed the passages of stored documents that have none (documents published before passages were kept).
+
+    Each batch is written in one transaction, so an interrupted run resumes where it stopped.
+    """
+    done = 0
+    while batch := list(
+        Patent.objects.filter(passages__isnull=True)
+        .only("id", "title", "abstract", "claims")
+        .order_by("id")[:batch_size]
+    ):
+        vectors = embed_passages([DocumentText(p.title, p.abstract, p.claims) for p in batch])
+        with transaction.atomic():
+            PatentPassage.objects.bulk_create(
+                (
+                    PatentPassage(patent=patent, position=position, embedding=vector)
+                    for patent, document in zip(batch, vectors, strict=True)
+                    for position, vector in enumerate(document.passages)
+                ),
+                ignore_conflicts=True,  # another process embedded the same batch meanwhile
+            )
+        done += len(batch)
+    return done

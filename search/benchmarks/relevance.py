@@ -6,7 +6,10 @@ document as the one right answer:
 - claim: one of its dependent claims, pasted whole;
 - reworded: the abstract's first sentence with common patent words swapped for
   synonyms and stop words dropped, as someone paraphrasing it would write;
-- keywords: its four most distinctive words (highest tf-idf), shuffled.
+- keywords: its four most distinctive words (highest tf-idf), shuffled;
+- paraphrase: a description of its function or problem in other words, written by hand for 320
+  of the documents (data/relevance/paraphrases.jsonl; its README says how), sharing no run of
+  five words with the document's title, abstract or claims.
 
 Every method answers the same queries: full text, semantic and hybrid as the
 site runs them, a BM25 baseline (k1 = 1.2, b = 0.75) computed here over the
@@ -16,13 +19,16 @@ Rank Fusion in place of the site's convex combination, for comparison.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
 
 from search import searching
@@ -65,8 +71,33 @@ SYNONYMS = {
     "housing": "casing",
 }
 STOP_WORDS = {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", "by", "at", "is", "are", "said"}
-KINDS = ("claim", "reworded", "keywords")
+KINDS = ("claim", "reworded", "keywords", "paraphrase")
+HALVES = ("tune", "test")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+PARAPHRASES = settings.BASE_DIR / "data" / "relevance" / "paraphrases.jsonl"
+SHARED_RUN = 5  # a paraphrase shares no run of this many words with its target
+
+
+def paraphrases() -> list[dict[str, str]]:
+    """The hand-written paraphrase queries: target (publication number), style, query."""
+    return [json.loads(line) for line in PARAPHRASES.read_text().splitlines() if line.strip()]
+
+
+def shared_runs(query: str, text: str, length: int = SHARED_RUN) -> set[str]:
+    """The runs of `length` words (case and punctuation ignored) that the query shares with the text."""
+
+    def runs(words: list[str]) -> set[tuple[str, ...]]:
+        return {tuple(words[i : i + length]) for i in range(len(words) - length + 1)}
+
+    def words(value: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+", value.lower())
+
+    return {" ".join(run) for run in runs(words(query)) & runs(words(text))}
+
+
+def half(source_id: str) -> str:
+    """Which half a document is in: the fusion is tuned on one and reported on the other (stable across imports)."""
+    return HALVES[zlib.crc32(source_id.encode()) % 2]
 
 
 @dataclass(frozen=True)
@@ -74,6 +105,7 @@ class KnownItem:
     target: int
     kind: str
     query: str
+    half: str = "tune"
 
 
 @dataclass
@@ -150,15 +182,20 @@ def query_lexemes(texts: list[str]) -> list[list[str]]:
 
 def known_items(bm25: BM25, seed: int = 0) -> list[KnownItem]:
     random = np.random.default_rng(seed)
+    written: dict[str, list[str]] = {}
+    for paraphrase in paraphrases():
+        written.setdefault(paraphrase["target"], []).append(paraphrase["query"])
     items = []
-    for patent in Patent.objects.order_by("id").only("id", "abstract", "claims"):
+    for patent in Patent.objects.order_by("id").only("id", "source_id", "abstract", "claims"):
+        side = half(patent.source_id or str(patent.id))
         dependent = [claim["text"] for claim in patent.claims if re.search(r"\bof claim \d", claim["text"])]
         if dependent:
-            items.append(KnownItem(patent.id, "claim", dependent[int(random.integers(len(dependent)))]))
-        items.append(KnownItem(patent.id, "reworded", reword(first_sentence(patent.abstract))))
+            items.append(KnownItem(patent.id, "claim", dependent[int(random.integers(len(dependent)))], side))
+        items.append(KnownItem(patent.id, "reworded", reword(first_sentence(patent.abstract)), side))
         keywords = bm25.distinctive(patent.id, 4)
         random.shuffle(keywords)
-        items.append(KnownItem(patent.id, "keywords", " ".join(_surface_words(patent, keywords))))
+        items.append(KnownItem(patent.id, "keywords", " ".join(_surface_words(patent, keywords)), side))
+        items += [KnownItem(patent.id, "paraphrase", query, side) for query in written.get(patent.source_id, [])]
     return items
 
 

@@ -17,23 +17,28 @@ import numpy as np
 import psycopg
 from django.core.management import call_command
 from django.db import connection, connections
+from django.db.models import Min, Model
 from pgvector.django import CosineDistance
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from search import searching
 from search.benchmarks import synthetic
-from search.models import Patent
+from search.models import Patent, PatentPassage
 from search.searching import Filters
 
 # Indexes built after the load, as a bulk load into indexed tables is several times slower.
-BULK_INDEXES = ("patent_search_vector_gin", "patent_title_abstract_gin", "patent_embedding_hnsw")
+BULK_INDEXES: dict[type[Model], tuple[str, ...]] = {
+    Patent: ("patent_search_vector_gin", "patent_title_abstract_gin", "patent_embedding_hnsw"),
+    PatentPassage: ("passage_embedding_hnsw",),
+}
+# Ids are given, so the passages can name their document in the same COPY pass.
 COPY_COLUMNS = (
-    "title, abstract, claims, text, origin, source_id, source_date, cpc, ipc, "
+    "id, title, abstract, claims, text, origin, source_id, source_date, cpc, ipc, "
     "model_name, model_revision, prompt_mode, decoding, quality_flags, embedding"
 )
 COPY_TYPES = [
-    "text", "text", "jsonb", "text", "varchar", "varchar", "date", "varchar[]", "varchar[]",
+    "int8", "text", "text", "jsonb", "text", "varchar", "varchar", "date", "varchar[]", "varchar[]",
     "varchar", "varchar", "varchar", "jsonb", "jsonb", "vector",
 ]  # fmt: skip
 CHUNK = 20_000
@@ -98,7 +103,7 @@ def reset() -> None:
 def load(pool: synthetic.SentencePool, docs: int, *, seed: int = 0, workers: int = 2) -> float:
     """Drop the bulk indexes and COPY `docs` synthetic documents in, `workers` connections at once."""
     with connection.cursor() as cursor:
-        for name in BULK_INDEXES:
+        for name in (name for names in BULK_INDEXES.values() for name in names):
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
     parameters = _connect_parameters(connection.settings_dict, connection.settings_dict["NAME"])
     starts = list(range(0, docs, CHUNK))
@@ -122,38 +127,51 @@ def load(pool: synthetic.SentencePool, docs: int, *, seed: int = 0, workers: int
         thread.join()
     if errors:
         raise errors[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('search_patent', 'id'), %s)", [max(docs, 1)])
     return time.perf_counter() - began
 
 
 def _copy_chunk(conn: psycopg.Connection, pool: synthetic.SentencePool, start: int, count: int, seed: int) -> None:
+    patents = list(synthetic.generate(pool, count, seed=seed, start=start))
     with (
         conn.cursor() as cursor,
         cursor.copy(f"COPY search_patent ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
     ):
         copy.set_types(COPY_TYPES)
-        for patent in synthetic.generate(pool, count, seed=seed, start=start):
+        for number, patent in enumerate(patents, start=start + 1):
             copy.write_row(
                 (
-                    patent.title, patent.abstract, Jsonb(patent.claims), patent.text, "reference",
+                    number, patent.title, patent.abstract, Jsonb(patent.claims), patent.text, "reference",
                     patent.source_id, patent.date, patent.cpc, [], "", "", "", Jsonb({}), Jsonb([]), patent.embedding,
                 )
             )  # fmt: skip
+    with (
+        conn.cursor() as cursor,
+        cursor.copy("COPY search_patentpassage (patent_id, position, embedding) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(["int8", "int2", "vector"])
+        for number, patent in enumerate(patents, start=start + 1):
+            for position, vector in enumerate(patent.passages):
+                copy.write_row((number, position, vector))
 
 
 def build_indexes(*, memory: str = "4GB", parallel_workers: int = 1) -> dict[str, float]:
     """Create the bulk indexes exactly as the model declares them; seconds per index."""
     timings = {}
-    indexes = {index.name: index for index in Patent._meta.indexes}
     with connection.cursor() as cursor:
         cursor.execute(f"SET maintenance_work_mem = '{memory}'")
         cursor.execute(f"SET max_parallel_maintenance_workers = {int(parallel_workers)}")
-    for name in BULK_INDEXES:
-        began = time.perf_counter()
-        with connection.schema_editor() as editor:
-            editor.add_index(Patent, indexes[name])
-        timings[name] = time.perf_counter() - began
+    for model, names in BULK_INDEXES.items():
+        indexes = {index.name: index for index in model._meta.indexes}
+        for name in names:
+            began = time.perf_counter()
+            with connection.schema_editor() as editor:
+                editor.add_index(model, indexes[name])
+            timings[name] = time.perf_counter() - began
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE search_patent")
+        cursor.execute("VACUUM ANALYZE search_patentpassage")
     return timings
 
 
@@ -161,7 +179,7 @@ def index_sizes() -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname, pg_size_pretty(pg_relation_size(oid)) FROM pg_class WHERE relname = ANY(%s)",
-            [[*BULK_INDEXES, "search_patent"]],
+            [[*(name for names in BULK_INDEXES.values() for name in names), "search_patent", "search_patentpassage"]],
         )
         return dict(cursor.fetchall())
 
@@ -224,15 +242,18 @@ def query_vectors(pool: synthetic.SentencePool, count: int, seed: int = 999) -> 
 
 
 def exact_neighbours(vector: np.ndarray, filters: Filters, k: int = 10) -> list[int]:
-    """The true nearest documents, by computing every distance (no index)."""
-    patents = filters.apply(Patent.objects.filter(embedding__isnull=False))
+    """The true nearest documents by their best passage, computing every distance (no index)."""
+    passages = PatentPassage.objects.all()
+    if filters:
+        passages = passages.filter(patent__in=filters.apply(Patent.objects.all()).values("id"))
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         cursor.execute("SET LOCAL enable_indexscan = off")
         ids = list(
-            patents.annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance", "id")
-            .values_list("id", flat=True)[:k]
+            passages.values("patent_id")
+            .annotate(distance=Min(CosineDistance("embedding", vector)))
+            .order_by("distance", "patent_id")
+            .values_list("patent_id", flat=True)[:k]
         )
         cursor.execute("COMMIT")
     return ids

@@ -6,8 +6,9 @@ claims from other patents, so term frequencies, document lengths and phrase
 structure are those of real patents. Embedding a million documents with
 MiniLM would take days on two cores, so each document's vector is built from
 the real MiniLM vectors of the sentences it is made of: their mean plus a
-little noise, normalised. Documents that share sentences are near each other,
-as real documents that share text are.
+little noise, normalised; its passages, likewise, are its abstract's and each
+claim's. Documents that share sentences are near each other, as real
+documents that share text are.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class SyntheticPatent:
     date: datetime.date
     cpc: list[str]
     embedding: np.ndarray
+    passages: np.ndarray  # title and abstract, then one per claim, as chunk_document would cut them
 
 
 class SentencePool:
@@ -110,6 +112,8 @@ def generate(pool: SentencePool, count: int, *, seed: int = 0, start: int = 0) -
             {"number": position, "text": _text(pool, part)} for position, part in enumerate(claim_parts, start=1)
         ]
         vector = pool.vectors[parts + claim_parts].mean(axis=0) + random.normal(0, NOISE, pool.vectors.shape[1])
+        pieces = [pool.vectors[parts].mean(axis=0), *pool.vectors[claim_parts]]
+        passages = np.stack(pieces) + random.normal(0, NOISE, (len(pieces), pool.vectors.shape[1]))
         yield SyntheticPatent(
             source_id=f"SYN{number:08d}",
             title=record.title,
@@ -119,6 +123,7 @@ def generate(pool: SentencePool, count: int, *, seed: int = 0, start: int = 0) -
             date=FIRST_DATE + datetime.timedelta(days=int(random.integers(DATE_SPAN_DAYS))),
             cpc=record.cpc[:3],
             embedding=(vector / np.linalg.norm(vector)).astype(np.float32),
+            passages=(passages / np.linalg.norm(passages, axis=1, keepdims=True)).astype(np.float32),
         )
 
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from search import importing
 from search.documents import canonical_text, parse_claim, sha256_hex
-from search.embedding import embed_documents
+from search.embedding import embed_passages
 from search.importing import (
     SAMPLE_CORPUS,
     PrecomputedVectors,
@@ -17,7 +17,7 @@ from search.importing import (
     read_records,
     save_vectors,
 )
-from search.models import Origin, Patent
+from search.models import Origin, Patent, PatentPassage
 from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.django_db
@@ -121,9 +121,9 @@ def _embedded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def recording(documents):
         titles.extend(document.title for document in documents)
-        return embed_documents(documents)
+        return embed_passages(documents)
 
-    monkeypatch.setattr(importing, "embed_documents", recording)
+    monkeypatch.setattr(importing, "embed_passages", recording)
     return titles
 
 
@@ -139,7 +139,12 @@ def test_an_import_with_precomputed_vectors_embeds_nothing_and_stores_the_same_v
     assert embedded == []
     for patent in Patent.objects.all():
         record = next(r for _, r in read_records(corpus_with_vectors) if r.source_id == patent.source_id)
-        assert list(patent.embedding) == pytest.approx(list(saved.get(record)), abs=1e-6)
+        vectors = saved.get(record)
+        assert list(patent.embedding) == pytest.approx(list(vectors.mean), abs=1e-6)
+        stored = [list(p.embedding) for p in PatentPassage.objects.filter(patent=patent).order_by("position")]
+        assert len(stored) == len(vectors.passages)
+        for passage, expected in zip(stored, vectors.passages, strict=True):
+            assert passage == pytest.approx(list(expected), abs=1e-6)
 
 
 def test_a_record_whose_text_changed_since_its_vector_was_saved_is_embedded_again(

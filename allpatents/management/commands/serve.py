@@ -32,6 +32,9 @@ class Command(BaseCommand):
         if not Patent.objects.exists():
             self.stdout.write(f"The store is empty: importing the bundled sample corpus ({SAMPLE_CORPUS.name}).")
             call_command("import_patents", str(SAMPLE_CORPUS))
+        elif Patent.objects.filter(passages__isnull=True).exists():
+            self.stdout.write("Documents stored before passage-level search: embedding their passages (once).")
+            call_command("embed_passages")
 
         self._choose_generator()
         # The children find the embedded servers this process started (or

@@ -18,12 +18,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--documents", type=int, default=None, help="Evaluate the first N documents only.")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--half",
+            choices=(*relevance.HALVES, "all"),
+            default="all",
+            help="Only the queries of one half of the documents: the fusion is tuned on 'tune', reported on 'test'.",
+        )
 
-    def handle(self, *args: Any, documents: int | None, seed: int, **options: Any) -> None:
+    def handle(self, *args: Any, documents: int | None, seed: int, half: str, **options: Any) -> None:
         if not Patent.objects.filter(embedding__isnull=False).exists():
             raise CommandError("No embedded documents: run `manage.py import_patents` first.")
         bm25 = relevance.BM25(relevance.indexed_lexemes())
         items = relevance.known_items(bm25, seed=seed)
+        if half != "all":
+            items = [item for item in items if item.half == half]
         if documents:
             targets = sorted({item.target for item in items})[:documents]
             items = [item for item in items if item.target in set(targets)]

@@ -65,6 +65,9 @@ class Command(BaseCommand):
         result["semantic_recall_at_10"] = round(
             float(np.mean([speed.recall(f, t) for f, t in zip(found, truth, strict=True)])), 4
         )
+        # The whole-document path semantic search used before passages, on the same corpus and queries.
+        whole = speed.timed([lambda v=v: searching.nearest_documents(v, Filters(), depth=10) for v in vectors])
+        result |= {"semantic_mean_vector_p50_ms": whole.p50, "semantic_mean_vector_p95_ms": whole.p95}
 
         plain = speed.plain_queries(pool, queries)
         embedding = speed.timed([lambda q=q: embed_query(q) for q in plain])
