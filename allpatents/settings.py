@@ -90,6 +90,15 @@ TSA_CA_FILE = env_str("TSA_CA_FILE")
 TSA_TIMEOUT = env_int("TSA_TIMEOUT", 20)
 # How long after a day ends its stamps may come and still date it; later ones are reported.
 TSA_GRACE_HOURS = env_int("TSA_GRACE_HOURS", 48)
+# Ask the Internet Archive's Save Page Now to capture each day's manifest, browse page and sitemap
+# (off by default). Keys (https://archive.org/account/s3.php) raise its limits; the URL is for tests.
+ARCHIVE_SNAPSHOTS = env_bool("ARCHIVE_SNAPSHOTS")
+ARCHIVE_SAVE_URL = env_str("ARCHIVE_SAVE_URL", "https://web.archive.org/save")
+ARCHIVE_ACCESS_KEY = env_str("ARCHIVE_ACCESS_KEY")
+ARCHIVE_SECRET_KEY = env_str("ARCHIVE_SECRET_KEY")
+# Seconds between two capture requests, and how long to wait for one capture.
+ARCHIVE_REQUEST_INTERVAL = env_int("ARCHIVE_REQUEST_INTERVAL", 10)
+ARCHIVE_CAPTURE_TIMEOUT = env_int("ARCHIVE_CAPTURE_TIMEOUT", 300)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -267,6 +276,7 @@ CELERY_BEAT_SCHEDULE = {
     "daily-manifests": {"task": "publications.build_manifests", "schedule": crontab(hour=0, minute=5)},
     # Time stamps an authority has not given yet are asked for again (each with its own backoff).
     "missing-timestamps": {"task": "publications.stamp_missing", "schedule": crontab(minute="*/15")},
+    "missing-captures": {"task": "publications.capture_missing", "schedule": crontab(minute=30)},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 
-from publications import merkle, timestamps
+from publications import archiving, merkle, timestamps
 from publications.models import DailyManifest
 from search.documents import sha256_hex
 from search.models import Patent, Tombstone
@@ -104,6 +104,7 @@ def build(day: datetime.date) -> DailyManifest:
     }
     text = json.dumps(document, indent=1, sort_keys=True)
     timestamps.enqueue([(day, authority) for authority in settings.TSA_URLS])
+    archiving.enqueue([day])
     return DailyManifest.objects.create(
         date=day,
         count=len(entries),

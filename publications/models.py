@@ -69,3 +69,27 @@ class ManifestTimestamp(models.Model):
     @property
     def authority_name(self) -> str:
         return urlsplit(self.authority).netloc
+
+
+class ArchiveCapture(models.Model):
+    """A capture, by the Internet Archive's Save Page Now, of one of a day's evidence pages.
+
+    Copies outside our control keep the evidence alive, and dated by someone else, if this site
+    goes away: the day's manifest, its browse page and the sitemap (ARCHIVE_SNAPSHOTS=on).
+    """
+
+    manifest = models.ForeignKey(DailyManifest, on_delete=models.PROTECT, related_name="captures")
+    page = models.URLField(max_length=500)
+    job_id = models.CharField(max_length=200, blank=True)
+    capture_url = models.URLField(max_length=1000, blank=True)
+    captured_at = models.DateTimeField(null=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["manifest", "id"]
+        constraints = [models.UniqueConstraint(fields=["manifest", "page"], name="one_capture_per_page_and_day")]
+
+    def __str__(self) -> str:
+        return f"{self.manifest_id}: {self.page} -> {self.capture_url or 'not captured yet'}"

@@ -2,7 +2,7 @@ import datetime
 
 from celery import shared_task
 
-from publications import manifests, timestamps
+from publications import archiving, manifests, timestamps
 
 
 @shared_task(name="publications.build_manifests", acks_late=True)
@@ -23,3 +23,17 @@ def stamp_missing() -> int:
     pairs = timestamps.due()
     timestamps.enqueue(pairs)
     return len(pairs)
+
+
+@shared_task(name="publications.capture_day", acks_late=True)
+def capture_day(day: str) -> int:
+    """Ask the Internet Archive to capture one day's evidence pages; the number captured."""
+    return sum(bool(row.capture_url) for row in archiving.capture(datetime.date.fromisoformat(day)))
+
+
+@shared_task(name="publications.capture_missing", acks_late=True)
+def capture_missing() -> int:
+    """Ask again for the captures that are due (hourly)."""
+    days = archiving.due()
+    archiving.enqueue(days)
+    return len(days)

@@ -71,7 +71,14 @@ def day(request: HttpRequest, year: int, month: int, day: int) -> HttpResponse:
     patents = Patent.objects.filter(published_at__gte=start, published_at__lt=start + datetime.timedelta(days=1))
     manifest = DailyManifest.objects.filter(date=date).only("date", "count", "merkle_root").first()
     stamps = timestamps.of(manifest) if manifest else []
-    context = {"day": date, "page": _page(request, patents), "manifest": manifest, "timestamps": stamps}
+    captures = list(manifest.captures.all()) if manifest else []
+    context = {
+        "day": date,
+        "page": _page(request, patents),
+        "manifest": manifest,
+        "timestamps": stamps,
+        "captures": captures,
+    }
     return render(request, "publications/day.html", context)
 
 
