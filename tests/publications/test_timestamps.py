@@ -41,6 +41,16 @@ def trust(settings: SettingsWrapper, tmp_path: Path, *trusted: TimeStampingAutho
     settings.TSA_CA_FILE = str(bundle)
 
 
+@pytest.fixture
+def authority(
+    authorities: list[TimeStampingAuthority], settings: SettingsWrapper, tmp_path: Path
+) -> TimeStampingAuthority:
+    """One authority, the only one configured, and trusted."""
+    settings.TSA_URLS = [authorities[0].url]
+    trust(settings, tmp_path, authorities[0])
+    return authorities[0]
+
+
 def verify() -> str:
     """verify_publications' output; raises CommandError as the command exits 1."""
     output = []
@@ -167,11 +177,8 @@ def test_a_token_that_does_not_chain_to_a_certificate_trusted_and_valid_at_the_s
 
 
 def test_verify_publications_fails_on_a_token_moved_to_another_day(
-    authorities: list[TimeStampingAuthority], settings: SettingsWrapper, tmp_path: Path
+    authority: TimeStampingAuthority,
 ) -> None:
-    authority = authorities[0]
-    settings.TSA_URLS = [authority.url]
-    trust(settings, tmp_path, authority)
     earlier = yesterday() - datetime.timedelta(days=1)
     manifests.build(earlier)
     manifests.build(yesterday())
@@ -189,11 +196,8 @@ def test_verify_publications_fails_on_a_token_moved_to_another_day(
 
 
 def test_a_stamp_made_before_the_day_was_over_fails_verification(
-    authorities: list[TimeStampingAuthority], settings: SettingsWrapper, tmp_path: Path
+    authority: TimeStampingAuthority,
 ) -> None:
-    authority = authorities[0]
-    settings.TSA_URLS = [authority.url]
-    trust(settings, tmp_path, authority)
     today = yesterday() + datetime.timedelta(days=1)
     manifests.build(today)  # only the daily job builds finished days; a test can build today's
 
@@ -207,10 +211,8 @@ def test_a_stamp_made_before_the_day_was_over_fails_verification(
 
 
 def test_without_a_certificate_file_tokens_are_kept_but_reported_as_unchecked(
-    authorities: list[TimeStampingAuthority], settings: SettingsWrapper
+    authority: TimeStampingAuthority, settings: SettingsWrapper
 ) -> None:
-    authority = authorities[0]
-    settings.TSA_URLS = [authority.url]
     settings.TSA_CA_FILE = ""
     manifests.build(yesterday())
 
@@ -224,11 +226,8 @@ def test_without_a_certificate_file_tokens_are_kept_but_reported_as_unchecked(
 
 
 def test_a_stamp_is_kept_once_and_never_replaced(
-    authorities: list[TimeStampingAuthority], settings: SettingsWrapper, tmp_path: Path
+    authority: TimeStampingAuthority,
 ) -> None:
-    authority = authorities[0]
-    settings.TSA_URLS = [authority.url]
-    trust(settings, tmp_path, authority)
     manifests.build(yesterday())
 
     first = timestamps.stamp(yesterday(), authority.url)

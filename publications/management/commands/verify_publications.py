@@ -21,7 +21,7 @@ class Command(BaseCommand):
             action="store_true",
             help=f"Sample published documents and check that each is in the top {findability.TOP} of our own "
             "search for the distinctive words of its title and claim 1, in the sitemap, and linked from its "
-            f"day's browse page. Prints the misses, then one JSON line; exits 1 below {findability.GOAL:.0%}.",
+            f"day's browse page. Prints the misses, then one JSON line; exits 1 below {findability.GOAL:.0%}%.",
         )
         parser.add_argument("--days", type=int, default=7, help="Sample from every day of the last N (default 7).")
         parser.add_argument("--share", type=float, default=0.01, help="Share of each day sampled (default 0.01).")
