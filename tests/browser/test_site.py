@@ -127,12 +127,13 @@ def test_feed_and_sitemap_parse(page: Page, imported: dict[str, Patent]) -> None
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/search/?q=truck+AND+footplate", "/search/?q=(truck", "patent", "/search/syntax/",
-     "/search/text/", "/browse/", "/browse/classification/", "/publications/"],
+    ["/", "/search/?q=truck+AND+footplate", "/search/?q=(truck", "patent", "similar", "/search/syntax/",
+     "/search/text/", "/browse/", "/browse/classification/", "/publications/", "/publications/procedure/"],
 )  # fmt: skip
 def test_pages_pass_axe_wcag_21_aa(page: Page, imported: dict[str, Patent], path: str) -> None:
-    if path == "patent":
-        path = imported["US11147202B2"].get_absolute_url()
+    if path in {"patent", "similar"}:
+        url = imported["US11147202B2"].get_absolute_url()
+        path = url if path == "patent" else f"{url}similar/?before=2022-01-01"
     page.goto(path)
     assert page.title() != "Page not found at /"
     assert accessibility_violations(page) == []
