@@ -30,7 +30,6 @@ from search.searching import Filters
 # Indexes built after the load, as a bulk load into indexed tables is several times slower.
 BULK_INDEXES: dict[type[Model], tuple[str, ...]] = {
     Patent: ("patent_search_vector_gin", "patent_title_abstract_gin", "patent_embedding_hnsw"),
-    PatentPassage: ("passage_embedding_hnsw",),
 }
 # Ids are given, so the passages can name their document in the same COPY pass.
 COPY_COLUMNS = (
