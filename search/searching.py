@@ -735,7 +735,17 @@ def semantic_ranking(
     documents was 781 MB beside the documents' 195 MB, and found the true neighbours less often.
     """
     candidates = nearest_documents(vector, filters, depth=max(depth, RERANKED_CANDIDATES), exclude=exclude)
-    best = dict(candidates)  # a document stored without passages keeps its mean's similarity
+    return by_best_passage(vector, candidates)[:depth]
+
+
+def by_best_passage(
+    vector: Sequence[float] | np.ndarray, candidates: Sequence[tuple[int, float]]
+) -> list[tuple[int, float]]:
+    """The candidates (id, similarity) ranked by the cosine similarity of their nearest passage.
+
+    A document stored without passages keeps the similarity it came with.
+    """
+    best = dict(candidates)
     passages = PatentPassage.objects.filter(patent_id__in=list(best))
     for patent_id, distance in (
         passages.values("patent_id")
@@ -743,7 +753,7 @@ def semantic_ranking(
         .values_list("patent_id", "distance")
     ):
         best[patent_id] = 1.0 - float(distance)
-    return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:depth]
+    return sorted(best.items(), key=lambda item: (-item[1], item[0]))
 
 
 def nearest_documents(
