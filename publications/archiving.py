@@ -23,12 +23,11 @@ import urllib.request
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from publications import retries
 from publications.models import ArchiveCapture, DailyManifest
-from publications.timestamps import FIRST_RETRY, LONGEST_RETRY
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 5
@@ -102,7 +101,7 @@ def capture(day: datetime.date) -> list[ArchiveCapture]:
             row.capture_url = wait(row.job_id)
         except ArchiveError as error:
             row.last_error = str(error)[:2000]
-            row.next_attempt_at = timezone.now() + min(FIRST_RETRY * 2 ** (row.attempts - 1), LONGEST_RETRY)
+            row.next_attempt_at = retries.next_attempt(row.attempts)
             logger.warning("Archive capture of %s failed (attempt %d): %s", page, row.attempts, error)
         else:
             row.captured_at, row.last_error, row.next_attempt_at = timezone.now(), "", None
@@ -128,13 +127,5 @@ def enqueue(days: list[datetime.date]) -> None:
     """Send each day's captures to a worker after the commit (never blocking publishing)."""
     from publications.tasks import capture_day  # the tasks module imports this one
 
-    def send() -> None:
-        for day in days:
-            try:
-                capture_day.delay(day.isoformat())
-            except Exception:  # the broker is away: the hourly sweep asks again
-                logger.exception("Could not enqueue the archive capture of %s", day)
-                return
-
-    if days and settings.ARCHIVE_SNAPSHOTS:
-        transaction.on_commit(send)
+    if settings.ARCHIVE_SNAPSHOTS:
+        retries.send_after_commit(capture_day, [(day.isoformat(),) for day in days])

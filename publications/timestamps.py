@@ -40,14 +40,12 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from publications import retries
 from publications.models import DailyManifest, ManifestTimestamp
 
 logger = logging.getLogger(__name__)
 
 SHA256_OID = cryptography.x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
-# The first retry after a minute, doubling up to six hours between attempts.
-FIRST_RETRY = datetime.timedelta(minutes=1)
-LONGEST_RETRY = datetime.timedelta(hours=6)
 # A token is at most a few kilobytes; anything far larger is not one.
 MAX_RESPONSE_BYTES = 256 * 1024
 
@@ -145,7 +143,7 @@ def stamp(day: datetime.date, authority: str) -> ManifestTimestamp:
     except TimestampError as error:
         row.attempts += 1
         row.last_error = str(error)[:2000]
-        row.next_attempt_at = timezone.now() + min(FIRST_RETRY * 2 ** (row.attempts - 1), LONGEST_RETRY)
+        row.next_attempt_at = retries.next_attempt(row.attempts)
         row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
         logger.warning("Time stamp of %s by %s failed (attempt %d): %s", day, authority, row.attempts, error)
         return row
@@ -191,16 +189,7 @@ def enqueue(pairs: list[tuple[datetime.date, str]]) -> None:
     """Send each stamp to a worker once the current transaction commits."""
     from publications.tasks import stamp_manifest  # the tasks module imports this one
 
-    def send() -> None:
-        for day, authority in pairs:
-            try:
-                stamp_manifest.delay(day.isoformat(), authority)
-            except Exception:  # the broker is away: the sweep asks again, publishing goes on
-                logger.exception("Could not enqueue the time stamp of %s by %s", day, authority)
-                return
-
-    if pairs:
-        transaction.on_commit(send)
+    retries.send_after_commit(stamp_manifest, [(day.isoformat(), authority) for day, authority in pairs])
 
 
 @dataclass
@@ -242,10 +231,11 @@ def verify(report: Report | None = None) -> Report:
                 f"{where}: stamped late, {(stamped_at - day_end) / datetime.timedelta(hours=1):.0f} hours after "
                 f"the day ended (grace {settings.TSA_GRACE_HOURS} h): it dates the manifest from then"
             )
+    pending = {(row.manifest_id, row.authority): row for row in stamps.filter(token__isnull=True).defer("token")}
     for manifest in DailyManifest.objects.order_by("date").only("date"):
         for authority in settings.TSA_URLS:
             if (manifest.date, authority) not in stamped:
-                row = ManifestTimestamp.objects.filter(manifest=manifest, authority=authority).first()
+                row = pending.get((manifest.date, authority))
                 tried = (
                     f"{row.attempts} attempt(s), last: {row.last_error}" if row and row.attempts else "not asked yet"
                 )

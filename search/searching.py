@@ -731,9 +731,9 @@ def semantic_ranking(
     A document is as near as its nearest passage: on hand-written paraphrases and pasted claims
     this ranks the right document higher than the mean of its passages does (bench_relevance).
     The candidates are the depth (at least RERANKED_CANDIDATES) nearest by mean vector, through
-    the documents' HNSW index; their passages are then compared exactly. That scored as well as searching every
-    passage through an index of its own (paraphrase MRR 0.909 both, held out), which at 100,000
-    documents was 781 MB beside the documents' 195 MB, and found the true neighbours less often.
+    the documents' HNSW index; their passages are then compared exactly. That scored as well as
+    searching every passage through an index of its own (paraphrase MRR 0.909 both, held out),
+    which at 100,000 documents was 781 MB beside the documents' 195 MB.
     """
     candidates = nearest_documents(vector, filters, depth=max(depth, RERANKED_CANDIDATES), exclude=exclude)
     return by_best_passage(vector, candidates)[:depth]
@@ -768,31 +768,23 @@ def nearest_documents(
     patents = filters.apply(Patent.objects.filter(embedding__isnull=False))
     if exclude is not None:
         patents = patents.exclude(pk=exclude)
-    with _nearest_settings(filters, depth):
+    with scoped_settings() as cursor:
+        if filters and patents.values("id")[: EXACT_SEARCH_ROWS + 1].count() <= EXACT_SEARCH_ROWS:
+            # Few documents pass the filters: compute every distance, skipping the graph.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = on")
+        else:
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, depth)])
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [HNSW_MAX_SCAN_TUPLES])
         rows = (
             patents.annotate(distance=CosineDistance("embedding", vector))
             .order_by("distance")
             .values_list("id", "distance")[:depth]
         )
         ranked = [(patent_id, 1.0 - float(value)) for patent_id, value in rows]
+    # relaxed_order may return near-ties slightly out of order.
     return sorted(ranked, key=lambda item: (-item[1], item[0]))
-
-
-@contextmanager
-def _nearest_settings(filters: Filters, reads: int) -> Iterator[CursorWrapper]:
-    """Exact distances when the filters leave few documents; otherwise the HNSW graph, scanned on."""
-    with scoped_settings() as cursor:
-        if filters and filters.apply(Patent.objects.all()).values("id")[: EXACT_SEARCH_ROWS + 1].count() <= (
-            EXACT_SEARCH_ROWS
-        ):
-            # Few documents pass the filters: compute every distance, skipping the graph.
-            cursor.execute("SET LOCAL enable_indexscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = on")
-        else:
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, reads)])
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [HNSW_MAX_SCAN_TUPLES])
-        yield cursor
 
 
 # --- Pages ------------------------------------------------------------------
