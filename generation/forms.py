@@ -31,6 +31,10 @@ class RunForm(forms.Form):
         required=False, initial=DEFAULTS.early_abort, help_text="Stop an output as soon as it fails a gate."
     )
 
+    for_contributors = forms.BooleanField(
+        required=False, label="Hand out to contributors", help_text="Outside contributors generate it over /api/work."
+    )
+
     def clean_seeds(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["seeds"].splitlines() if line.strip()]
 
@@ -51,4 +55,5 @@ class RunForm(forms.Form):
             "seed": data["seed"],
             "seeds": data["seeds"],
             "requested_count": data["count"],
+            "for_contributors": data["for_contributors"],
         }

@@ -1,6 +1,9 @@
-"""Generation runs: an admin's request to generate patents, and its accounting."""
+"""Generation runs: an admin's request to generate patents, and its accounting; the contributors who help."""
 
 from __future__ import annotations
+
+import hashlib
+import secrets
 
 from django.conf import settings
 from django.db import models
@@ -46,6 +49,9 @@ class GenerationRun(models.Model):
     )
     seeds = models.JSONField(default=list, blank=True, help_text="Titles or topics of a seeded run.")
     requested_count = models.PositiveIntegerField()
+    for_contributors = models.BooleanField(
+        default=False, help_text="Handed out to outside contributors over /api/work, not to our own workers."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
 
@@ -55,6 +61,9 @@ class GenerationRun(models.Model):
     rejections = models.JSONField(default=dict, blank=True, help_text="Rejected outputs counted by reason.")
     tokens_generated = models.BigIntegerField(default=0)
     cpu_seconds = models.FloatField(default=0)
+    verification_cpu_seconds = models.FloatField(
+        default=0, help_text="Server CPU spent re-checking contributed outputs under the model (likelihood)."
+    )
     wall_seconds = models.FloatField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -144,6 +153,14 @@ class Generation(models.Model):
     duplicate_of = models.ForeignKey(
         "search.Patent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    contributor = models.ForeignKey(
+        "Contributor", null=True, blank=True, on_delete=models.PROTECT, related_name="generations"
+    )
+    likelihood = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The server's teacher-forced score of a contributed output (tokens, outside, z).",
+    )
     patent = models.OneToOneField(
         "search.Patent", null=True, blank=True, on_delete=models.PROTECT, related_name="generation"
     )
@@ -157,3 +174,133 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.run_id} batch {self.batch} #{self.position}"
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ContributorQuerySet(models.QuerySet["Contributor"]):
+    def for_token(self, token: str) -> Contributor | None:
+        """The contributor a bearer token belongs to; None for an unknown or revoked one."""
+        return self.filter(token_digest=_token_digest(token), revoked_at__isnull=True).first()
+
+    def with_totals(self) -> ContributorQuerySet:
+        """Units returned, outputs, published inventions; counted from the records, so never out of step."""
+
+        def count(rows: models.QuerySet) -> models.Subquery:
+            counted = rows.filter(contributor=models.OuterRef("pk")).order_by().values("contributor")
+            return models.Subquery(
+                counted.annotate(n=models.Count("*")).values("n"), output_field=models.IntegerField()
+            )
+
+        return self.annotate(
+            units=models.functions.Coalesce(count(WorkLease.objects.filter(returned_at__isnull=False)), 0),
+            outputs=models.functions.Coalesce(count(Generation.objects.all()), 0),
+            published=models.functions.Coalesce(count(Generation.objects.filter(patent__isnull=False)), 0),
+        )
+
+    def rejections(self) -> dict[int, dict[str, int]]:
+        """Rejected outputs by reason, for each of these contributors."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT contributor_id, reason, count(*) FROM generation_generation,"
+                " jsonb_array_elements_text(reasons) AS reason WHERE contributor_id = ANY(%s)"
+                " GROUP BY contributor_id, reason ORDER BY contributor_id, count(*) DESC, reason",
+                [list(self.values_list("pk", flat=True))],
+            )
+            totals: dict[int, dict[str, int]] = {}
+            for contributor_id, reason, number in cursor.fetchall():
+                totals.setdefault(contributor_id, {})[reason] = number
+        return totals
+
+
+class Contributor(models.Model):
+    """Someone who generates on their own machine with a token staff issued. Only the token's digest is kept."""
+
+    display_name = models.CharField(
+        max_length=80, blank=True, help_text="Shown on the public contributions page; empty for anonymous."
+    )
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    token_prefix = models.CharField(max_length=12, editable=False, help_text="The token's start, to tell tokens apart.")
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    throttled_until = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ContributorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.public_name} ({self.token_prefix}…)"
+
+    @classmethod
+    def issue(cls, *, display_name: str = "", issued_by: object = None) -> tuple[Contributor, str]:
+        """A new contributor and their token, which is shown this once and never stored."""
+        token = "apc_" + secrets.token_urlsafe(32)
+        contributor = cls.objects.create(
+            display_name=display_name.strip(),
+            token_digest=_token_digest(token),
+            token_prefix=token[:12],
+            issued_by=issued_by,
+        )
+        return contributor, token
+
+    @property
+    def public_name(self) -> str:
+        return self.display_name or "anonymous"
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of outputs published (with_totals() rows only)."""
+        outputs = getattr(self, "outputs", 0)
+        return getattr(self, "published", 0) / outputs if outputs else None
+
+    @property
+    def standing(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.suspended_at:
+            return "suspended"
+        if self.throttled_until and self.throttled_until > timezone.now():
+            return "throttled"
+        return "active"
+
+    def revoke(self) -> None:
+        self.revoked_at = self.revoked_at or timezone.now()
+        self.save(update_fields=["revoked_at"])
+
+
+class WorkLease(models.Model):
+    """One batch of a contributors' run, lent to one contributor until `expires_at`.
+
+    A lease is a promise not to hand the batch to anyone else meanwhile, nothing more: publishing
+    exactly once rests on the batch's recorded rows (generation.pipeline.record_batch), so a late
+    upload from an expired lease is recorded if the batch is still open and refused if it is not.
+    """
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="leases")
+    batch = models.PositiveIntegerField()
+    contributor = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="leases")
+    issued_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True, help_text="Given back unfinished (Ctrl-C).")
+    returned_at = models.DateTimeField(null=True, blank=True, help_text="Results uploaded.")
+
+    class Meta:
+        ordering = ["issued_at"]
+        indexes = [models.Index(fields=["run", "batch"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} batch {self.batch} to {self.contributor}"
+
+    @property
+    def is_open(self) -> bool:
+        return not self.released_at and not self.returned_at and self.expires_at > timezone.now()

@@ -14,12 +14,14 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from generation.checking import ParsedPatent, Rejection, Verdict, check_patent
+from generation.likelihood import LikelihoodScore
 from generation.llm import (
     BOTTOM_UP_PROMPT,
     TOP_DOWN_PROMPT,
@@ -29,7 +31,7 @@ from generation.llm import (
     load_generator,
     sample,
 )
-from generation.models import Generation, GenerationRun, PromptMode
+from generation.models import Contributor, Generation, GenerationRun, PromptMode
 from search.embedding import DocumentText, DocumentVectors, embed_passages
 from search.indexing import find_copy
 from search.models import Origin, Patent
@@ -73,13 +75,22 @@ def prompt_for(run: GenerationRun, position: int) -> str:
     return f"{TOP_DOWN_PROMPT}\n{seed_text}"
 
 
-def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
+def batch_requests(run: GenerationRun, batch: int) -> list[Request]:
+    """The prompt and seed of each output of a batch, in position order."""
     first = batch * BATCH_SIZE
     positions = range(first, min(first + BATCH_SIZE, run.requested_count))
     # Every output has its own seed, derived from the run's: reproducible one by one.
     run_seed = int(run.parameters.get("seed", run.pk))
-    requests = [Request(prompt_for(run, position), seed=run_seed * 1_000_003 + position) for position in positions]
-    parameters = DecodingParameters(**{k: v for k, v in run.parameters.items() if k != "seed"})
+    return [Request(prompt_for(run, position), seed=run_seed * 1_000_003 + position) for position in positions]
+
+
+def decoding_parameters(run: GenerationRun) -> DecodingParameters:
+    return DecodingParameters(**{k: v for k, v in run.parameters.items() if k != "seed"})
+
+
+def sample_batch(run: GenerationRun, batch: int) -> SampledBatch:
+    requests = batch_requests(run, batch)
+    parameters = decoding_parameters(run)
     generator = load_generator(run.model_name)
     cpu, wall = time.process_time(), time.monotonic()
     samples = sample(generator, requests, parameters)
@@ -112,13 +123,36 @@ def check_novelty(parsed: ParsedPatent, vector: Sequence[float], *, exclude: int
     return Novelty(None)
 
 
-def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
-    """Check every sample, publish the good, new ones and record all of them, in one transaction."""
+class Provenance(Protocol):
+    """What a contributed batch adds: who generated it, and the server's own check that the model did."""
+
+    contributor: Contributor
+    checks_rerun: list[str]
+
+    def score(self, index: int) -> LikelihoodScore: ...
+
+
+def record_batch(
+    run: GenerationRun, batch: int, sampled: SampledBatch, *, contributed: Provenance | None = None
+) -> bool:
+    """Check every sample, publish the good, new ones and record all of them, in one transaction.
+
+    False when the batch was already recorded (a repeated task, a second upload): nothing changes.
+    """
     verdicts: list[Verdict] = [
         # An output stopped by early abort already failed a gate: it is counted under that gate.
         Verdict(reasons=[Rejection(s.aborted)]) if s.aborted else check_patent(s.text, finished=s.finished)
         for s in sampled.samples
     ]
+    # A contributed text that passed every gate is scored under the model before anything else:
+    # only texts the named model plausibly sampled go on (the cheap gates first keep this rare).
+    scores: dict[int, LikelihoodScore] = {}
+    if contributed:
+        for index, verdict in enumerate(verdicts):
+            if verdict.accepted and verdict.parsed:
+                scores[index] = contributed.score(index)
+                if not scores[index].plausible:
+                    verdict.reasons.append(Rejection.IMPLAUSIBLE_LIKELIHOOD)
     good = [verdict for verdict in verdicts if verdict.accepted and verdict.parsed]
     vectors = dict(
         zip(
@@ -131,7 +165,7 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
         locked = GenerationRun.objects.select_for_update().get(pk=run.pk)
         if locked.generations.filter(batch=batch).exists():
             logger.info("Run %s batch %s is already recorded; skipping the repeat.", run.pk, batch)
-            return
+            return False
         accepted, rejections = 0, dict(locked.rejections)
         first = batch * BATCH_SIZE
         for offset, (prompt, seed, output, verdict) in enumerate(
@@ -149,7 +183,9 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
                 elif sampled.holds_outputs:
                     reasons.append(HELD)
                 else:
-                    patent = _publish(run, verdict, vector, seed=seed, model_revision=sampled.model_revision)
+                    patent = _publish(
+                        run, verdict, vector, seed=seed, model_revision=sampled.model_revision, contributed=contributed
+                    )
                     accepted += 1
             for reason in reasons:
                 rejections[reason] = rejections.get(reason, 0) + 1
@@ -157,6 +193,8 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
                 run=run, batch=batch, position=first + offset, seed=seed, prompt=prompt, text=output.text,
                 new_tokens=output.new_tokens, finished=output.finished, accepted=patent is not None,
                 reasons=reasons, quality_score=verdict.score or None, duplicate_of_id=duplicate, patent=patent,
+                contributor=contributed.contributor if contributed else None,
+                likelihood=scores[offset].as_dict() if offset in scores else None,
             )  # fmt: skip
         count = len(sampled.samples)
         GenerationRun.objects.filter(pk=run.pk).update(
@@ -174,10 +212,17 @@ def record_batch(run: GenerationRun, batch: int, sampled: SampledBatch) -> None:
             GenerationRun.objects.filter(pk=run.pk, status=GenerationRun.Status.RUNNING).update(
                 status=GenerationRun.Status.SUCCEEDED, finished_at=timezone.now()
             )
+    return True
 
 
 def _publish(
-    run: GenerationRun, verdict: Verdict, vectors: DocumentVectors, *, seed: int, model_revision: str
+    run: GenerationRun,
+    verdict: Verdict,
+    vectors: DocumentVectors,
+    *,
+    seed: int,
+    model_revision: str,
+    contributed: Provenance | None,
 ) -> Patent:
     parsed = verdict.parsed
     assert parsed is not None
@@ -191,6 +236,8 @@ def _publish(
         "generated_at": timezone.now(),
         "quality_score": verdict.score,
         "quality_flags": ["trimmed"] if verdict.trimmed else [],
+        "contributed_by": contributed.contributor.public_name if contributed else "",
+        "checks_rerun": contributed.checks_rerun if contributed else [],
     }
     document = NewDocument(
         parsed.title, parsed.abstract, parsed.claims, Origin.GENERATED, vectors.mean, provenance, vectors.passages

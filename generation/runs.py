@@ -23,9 +23,10 @@ def create_run(
     seeds: Sequence[str] = (),
     started_by: Any = None,
     queue: bool = True,
+    for_contributors: bool = False,
 ) -> GenerationRun:
     """A new run, its batches queued for the workers once it is committed (unless `queue` is False:
-    the caller runs them itself)."""
+    the caller runs them itself, or `for_contributors`: outside contributors lease them over /api/work)."""
     with transaction.atomic():
         run = GenerationRun.objects.create(
             mode=mode,
@@ -34,8 +35,9 @@ def create_run(
             seeds=list(seeds),
             requested_count=requested_count,
             started_by=started_by,
+            for_contributors=for_contributors,
         )
-        if queue:
+        if queue and not for_contributors:
             for batch in range(batch_count(run)):
                 transaction.on_commit(lambda batch=batch: generate_batch_task.delay(run_id=run.pk, batch=batch))
     return run

@@ -1,10 +1,11 @@
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from generation.forms import RunForm
-from generation.models import GenerationRun
+from generation.models import Contributor, GenerationRun
 from generation.pipeline import HELD
 from generation.runs import create_run
 
@@ -49,3 +50,16 @@ def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
 def cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     get_object_or_404(GenerationRun, pk=run_id).cancel()
     return redirect("generation:run", run_id)
+
+
+@require_GET
+def contributors(request: HttpRequest) -> HttpResponse:
+    """The public page of contributions: who helped generate (by the name they chose), and how it went."""
+    people = (
+        Contributor.objects.with_totals()
+        .filter(Q(units__gt=0) | Q(outputs__gt=0))
+        .order_by("-published", "-units", "created_at")
+    )
+    rejections = people.rejections()
+    rows = [(person, rejections.get(person.pk, {})) for person in people]
+    return render(request, "generation/contributors.html", {"rows": rows})

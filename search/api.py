@@ -92,6 +92,12 @@ class Provenance(Schema):
     seed: int | None
     run: int | None
     generated_at: str | None
+    contributor: str | None = Field(
+        None, description="Set when an outside contributor generated it: their public name (or anonymous)."
+    )
+    checks_rerun: list[str] | None = Field(
+        None, description="The checks the server re-ran itself on a contributed text before publishing it."
+    )
 
 
 class Document(Schema):

@@ -135,6 +135,12 @@ class Patent(models.Model):
     decoding = models.JSONField(default=dict, blank=True, help_text="temperature, top_p, top_k, ...")
     seed = models.BigIntegerField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
+    contributed_by = models.CharField(
+        max_length=80, blank=True, help_text="The outside contributor who generated it (their public name)."
+    )
+    checks_rerun = models.JSONField(
+        default=list, blank=True, help_text="Checks the server re-ran on a contributed text before publishing it."
+    )
 
     quality_score = models.FloatField(null=True, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
@@ -214,6 +220,8 @@ class Patent(models.Model):
             "seed": self.seed,
             "run": self.generation_run_id,
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
+            # Generated on a contributor's machine: who, and what the server checked itself before trusting it.
+            **({"contributor": self.contributed_by, "checks_rerun": self.checks_rerun} if self.contributed_by else {}),
         }
 
     def record(self, url: str) -> dict[str, object]:

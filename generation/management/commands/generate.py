@@ -10,7 +10,7 @@ from generation.runs import create_run
 
 
 class Command(BaseCommand):
-    help = "Start a generation run: queued for the Celery workers, or --inline in this process."
+    help = "Start a generation run: queued for the Celery workers, --inline in this process, or for --contributors."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=int, default=8)
@@ -18,7 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed-text", action="append", default=[], help="A title or topic (seeded mode).")
         parser.add_argument("--model", default=None, help="Hub id or local directory; default GENERATOR_MODEL.")
         add_decoding_arguments(parser)
-        parser.add_argument("--inline", action="store_true", help="Run the batches here instead of queueing them.")
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--inline", action="store_true", help="Run the batches here instead of queueing them.")
+        where.add_argument(
+            "--contributors", action="store_true", help="Hand the batches out to outside contributors (/api/work)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         parameters = decoding_parameters(options)
@@ -30,7 +34,11 @@ class Command(BaseCommand):
             seeds=options["seed_text"],
             requested_count=options["count"],
             queue=not options["inline"],
+            for_contributors=options["contributors"],
         )
+        if options["contributors"]:
+            self.stdout.write(f"Run {run.pk}: {batch_count(run)} work units for contributors at /api/work.")
+            return
         if not options["inline"]:
             self.stdout.write(f"Queued run {run.pk}: {batch_count(run)} batches on the generation queue.")
             return
