@@ -15,6 +15,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -109,8 +110,19 @@ def say(message: str) -> None:
     print(time.strftime("%H:%M:%S"), message, flush=True)
 
 
+# Set by Ctrl-C (or SIGTERM). The handler also raises Stop at once, but Python drops an exception raised
+# while an import holds its lock, so the loop checks this too, between steps and while it waits.
+STOPPING = threading.Event()
+
+
 def pause(seconds: float) -> None:
-    time.sleep(seconds)  # a Ctrl-C here raises Stop through the signal handler
+    if STOPPING.wait(seconds):
+        raise Stop
+
+
+def stop_if_asked() -> None:
+    if STOPPING.is_set():
+        raise Stop
 
 
 # --- the model -----------------------------------------------------------------------
@@ -162,6 +174,7 @@ class Sampler:
                 "new_tokens": int(completion.new_tokens),
                 "finished": bool(completion.finished),
                 "aborted": completion.aborted,
+                "tokens": list(completion.tokens),
             }
             for output, completion in zip(unit["outputs"], completions, strict=True)
         ]
@@ -199,6 +212,7 @@ class Sampler:
                     "new_tokens": len(new),
                     "finished": codec.eos_token_id in new,
                     "aborted": None,
+                    "tokens": new,
                 }
             )
         return outputs, sum(output["new_tokens"] for output in outputs)
@@ -211,6 +225,7 @@ def contribute(server: Server, sampler: Sampler, *, local_model: Path | None, un
     done = published = 0
     idle = 1.0
     while not units or done < units:
+        stop_if_asked()
         answer = server.post("/api/work")
         if answer.status == 204:
             wait = min(answer.retry_after or idle, MAX_BACKOFF)
@@ -228,6 +243,7 @@ def contribute(server: Server, sampler: Sampler, *, local_model: Path | None, un
             started_cpu, started = time.process_time(), time.monotonic()
             outputs, tokens = sampler.sample(generator, unit)
             cpu, wall = time.process_time() - started_cpu, time.monotonic() - started
+            stop_if_asked()
         except BaseException:
             # Stopped or failed mid-unit: give it back so someone else gets it now, not at expiry.
             server.post(f"/api/work/{unit['id']}/release")
@@ -271,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--device cuda: PyTorch sees no CUDA GPU here")
 
     def stop(signum: int, frame: object) -> None:
-        raise Stop
+        if not STOPPING.is_set():  # a second Ctrl-C doesn't interrupt giving the unit back
+            STOPPING.set()
+            raise Stop
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

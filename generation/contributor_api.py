@@ -72,6 +72,9 @@ class OutputUpload(Schema):
     new_tokens: int
     finished: bool = Field(description="Ended by the model, not cut at max_new_tokens.")
     aborted: str | None = Field(None, description="The gate early abort stopped it at, if any.")
+    tokens: list[int] | None = Field(
+        None, description="The continuation's token ids as drawn; they must decode to text, and are scored as given."
+    )
 
 
 class Results(Schema):

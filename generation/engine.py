@@ -60,6 +60,7 @@ class Completion:
     new_tokens: int
     finished: bool  # ended by the model or by a complete last section, not by max_new_tokens
     aborted: str | None = None  # the gate a part of it already failed, when decoding stopped early
+    tokens: tuple[int, ...] = ()  # the continuation's token ids, as drawn (a contributor uploads them)
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
@@ -357,6 +358,7 @@ class PatentEngine:
                         new_tokens=len(generated[slot]),
                         finished=done,
                         aborted=str(aborted) if aborted else None,
+                        tokens=tuple(generated[slot]),
                     )
                     if pending:
                         # The newcomer's first token is drawn: record it in this same pass.

@@ -20,6 +20,7 @@ other temperatures and another model by `manage.py bench_likelihood` (README, "C
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -37,6 +38,8 @@ Z_RANGE = (-6.0, 3.5)
 TAIL_WEIGHT = 0.03
 # Positions scored per forward chunk of the penalty/nucleus arithmetic: bounds memory at V floats each.
 _CHUNK = 128
+# Tokens searched for the nucleus at each position (see _distributions).
+_CANDIDATES = 1024
 
 
 @dataclass(frozen=True)
@@ -64,25 +67,69 @@ def _int8_model(generator: Generator) -> torch.nn.Module:
     return _int8_models[generator.name]
 
 
+def _distributions(
+    logits: torch.Tensor, seen: torch.Tensor, parameters: DecodingParameters
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampler's distribution (engine rules, in its order) and the same before top-k and top-p.
+
+    Sorting the whole vocabulary at every position is what made scoring as slow as sampling; the
+    nucleus is found among the most likely _CANDIDATES tokens instead, and a row whose candidates
+    hold less than top_p of the mass (a flat distribution) takes the engine's full sort.
+    """
+    untruncated = torch.softmax(PatentEngine._filter(logits, seen, replace(parameters, top_k=0, top_p=1.0)), -1)
+    if parameters.top_k <= 0 and parameters.top_p >= 1.0:
+        return untruncated, untruncated
+    count = min(untruncated.shape[-1], parameters.top_k if parameters.top_k > 0 else _CANDIDATES)
+    values, order = torch.topk(untruncated, count, dim=-1)
+    if parameters.top_k > 0:
+        values = values / values.sum(-1, keepdim=True)  # top-k renormalises before top-p
+    kept = torch.ones_like(values, dtype=torch.bool)
+    if parameters.top_p < 1.0:
+        kept = values.cumsum(-1) - values < parameters.top_p  # the mass of more likely tokens is under top_p
+        kept[:, 0] = True
+    mask = torch.zeros_like(untruncated, dtype=torch.bool).scatter_(1, order, kept)
+    nucleus = untruncated * mask
+    nucleus = nucleus / nucleus.sum(-1, keepdim=True)
+    if parameters.top_k <= 0 and parameters.top_p < 1.0:
+        flat = values.sum(-1) < parameters.top_p
+        if flat.any():
+            nucleus[flat] = torch.softmax(PatentEngine._filter(logits[flat], seen[flat], parameters), -1)
+    return nucleus, untruncated
+
+
 def score_sample(
-    generator: Generator, prompt: str, text: str, parameters: DecodingParameters, *, int8: bool = True
+    generator: Generator,
+    prompt: str,
+    text: str,
+    parameters: DecodingParameters,
+    *,
+    int8: bool = True,
+    tokens: Sequence[int] | None = None,
 ) -> LikelihoodScore:
     """Teacher-forced score of `text` (prompt + continuation, as uploaded) under `generator` at `parameters`,
     with the weights it was sampled with (the engine's int8 on a CPU, fp32 on a GPU): int8's drift alone
-    moves a genuine sample's z by about one."""
+    moves a genuine sample's z by about one.
+
+    `tokens` are the continuation's ids as drawn, when the caller has them (a contributor uploads them,
+    and the server has checked that they decode to `text`): a byte-level tokenizer re-encodes a decoded
+    sample into other tokens than the sampler drew, which would read as tokens outside the nucleus.
+    """
     codec = generator.codec
     model = _int8_model(generator) if int8 else generator.model
-    prompt_length = len(codec.encode_prompt(prompt))
-    ids = codec.encode_document(text)
-    ids = ids[:-1]  # the end token: a text cut at max_new_tokens has none, and one token proves nothing
+    prompt_ids = codec.encode_prompt(prompt)
+    prompt_length = len(prompt_ids)
+    if tokens is None:
+        ids = codec.encode_document(text)[:-1]  # no end token: one token proves nothing
+    else:
+        ids = [*prompt_ids, *(token for token in tokens if token != codec.eos_token_id)]
     limit = getattr(generator.model.config, "max_position_embeddings", len(ids))
     ids = ids[:limit]
     if len(ids) <= prompt_length:
         return LikelihoodScore(tokens=0, outside=1.0, z=-math.inf, mean_log_q=-math.inf)
-    tokens = torch.tensor([ids])
+    sequence = torch.tensor([ids])
     with torch.inference_mode():
-        logits = model(tokens).logits[0, prompt_length - 1 : -1].float()  # predicts ids[prompt_length:]
-        targets = tokens[0, prompt_length:]
+        logits = model(sequence).logits[0, prompt_length - 1 : -1].float()  # predicts ids[prompt_length:]
+        targets = sequence[0, prompt_length:]
         vocabulary = logits.shape[-1]
         # seen[t]: every token of the text before the one position t predicts, prompt included (the engine's rule).
         first_seen = torch.full((vocabulary,), len(ids), dtype=torch.long)
@@ -94,8 +141,7 @@ def score_sample(
             positions = torch.arange(start, start + len(chunk)) + prompt_length  # position of each target
             seen = first_seen[None, :] < positions[:, None]
             drawn_ids = targets[start : start + len(chunk), None]
-            nucleus = torch.softmax(PatentEngine._filter(chunk, seen, parameters), dim=-1)
-            untruncated = torch.softmax(PatentEngine._filter(chunk, seen, replace(parameters, top_k=0, top_p=1.0)), -1)
+            nucleus, untruncated = _distributions(chunk, seen, parameters)
             outside += int((nucleus.gather(1, drawn_ids) == 0).sum())
             q = (1 - TAIL_WEIGHT) * nucleus + TAIL_WEIGHT * untruncated
             log_q = torch.log(q.clamp_min(1e-30))

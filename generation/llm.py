@@ -69,6 +69,7 @@ class Sample:
     new_tokens: int
     finished: bool  # ended by the model or by a complete last section, not by max_new_tokens
     aborted: str | None = None  # the gate it already failed when decoding stopped it early
+    tokens: tuple[int, ...] = ()  # the continuation's token ids, as drawn
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -128,7 +129,13 @@ def sample(generator: Generator, requests: list[Request], parameters: DecodingPa
     engine = generator.engine_for(longest_prompt + parameters.max_new_tokens)
     completions = sorted(engine.generate(requests, parameters), key=lambda completion: completion.index)
     return [
-        Sample(storable_text(c.text), new_tokens=int(c.new_tokens), finished=bool(c.finished), aborted=c.aborted)
+        Sample(
+            storable_text(c.text),
+            new_tokens=int(c.new_tokens),
+            finished=bool(c.finished),
+            aborted=c.aborted,
+            tokens=c.tokens,
+        )
         for c in completions
     ]
 

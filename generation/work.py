@@ -138,6 +138,7 @@ class Upload:
     new_tokens: int
     finished: bool
     aborted: str | None = None
+    tokens: list[int] | None = None  # the continuation's ids as drawn; scored as they are if they decode to text
 
 
 @dataclass
@@ -148,6 +149,7 @@ class ContributedBatch:
     run: GenerationRun
     prompts: list[str]
     texts: list[str]
+    tokens: list[list[int] | None]
     int8: bool = True  # the weights the contributor sampled with: the engine's int8 on a CPU, fp32 on a GPU
     checks_rerun: list[str] = field(default_factory=lambda: list(CHECKS_RERUN))
     cpu_seconds: float = 0.0
@@ -156,7 +158,9 @@ class ContributedBatch:
         started = time.process_time()
         generator = load_generator(self.run.model_name)
         parameters = decoding_parameters(self.run)
-        result = score_sample(generator, self.prompts[index], self.texts[index], parameters, int8=self.int8)
+        result = score_sample(
+            generator, self.prompts[index], self.texts[index], parameters, int8=self.int8, tokens=self.tokens[index]
+        )
         self.cpu_seconds += time.process_time() - started
         return result
 
@@ -187,7 +191,20 @@ def _validated(run: GenerationRun, batch: int, uploads: Sequence[Upload]) -> lis
             raise WorkRefused(422, f"outputs[{position}].new_tokens: not between 0 and {limit}")
         if upload.aborted is not None and upload.aborted not in set(Rejection):
             raise WorkRefused(422, f"outputs[{position}].aborted: {upload.aborted!r} is not a gate")
+        if upload.tokens is not None:
+            _check_tokens(run, request.prompt, upload, position, limit)
     return [by_position[position] for position in expected]
+
+
+def _check_tokens(run: GenerationRun, prompt: str, upload: Upload, position: int, limit: int) -> None:
+    """Uploaded token ids are scored as they are, so they must be exactly the text's."""
+    assert upload.tokens is not None
+    codec = load_generator(run.model_name).codec
+    if len(upload.tokens) > limit or not all(0 <= token < codec.vocabulary_size for token in upload.tokens):
+        raise WorkRefused(422, f"outputs[{position}].tokens: at most {limit} ids of the model's vocabulary")
+    ids = [*codec.encode_prompt(prompt), *(token for token in upload.tokens if token != codec.eos_token_id)]
+    if storable_text(codec.decode(ids)) != storable_text(upload.text):
+        raise WorkRefused(422, f"outputs[{position}].tokens: do not decode to the text")
 
 
 def accept_results(
@@ -207,7 +224,9 @@ def accept_results(
     ordered = _validated(run, lease.batch, uploads)
     requests = batch_requests(run, lease.batch)
     texts = [storable_text(upload.text) for upload in ordered]
-    contributed = ContributedBatch(lease.contributor, run, [r.prompt for r in requests], texts, int8=int8)
+    contributed = ContributedBatch(
+        lease.contributor, run, [r.prompt for r in requests], texts, [u.tokens for u in ordered], int8=int8
+    )
     sampled = SampledBatch(
         prompts=contributed.prompts,
         seeds=[r.seed for r in requests],

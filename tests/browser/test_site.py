@@ -128,7 +128,8 @@ def test_feed_and_sitemap_parse(page: Page, imported: dict[str, Patent]) -> None
 @pytest.mark.parametrize(
     "path",
     ["/", "/search/?q=truck+AND+footplate", "/search/?q=(truck", "patent", "similar", "/search/syntax/",
-     "/search/text/", "/browse/", "/browse/classification/", "/publications/", "/publications/procedure/"],
+     "/search/text/", "/browse/", "/browse/classification/", "/publications/", "/publications/procedure/",
+     "/contributors/"],
 )  # fmt: skip
 def test_pages_pass_axe_wcag_21_aa(page: Page, imported: dict[str, Patent], path: str) -> None:
     if path in {"patent", "similar"}:

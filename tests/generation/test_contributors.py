@@ -124,6 +124,10 @@ def test_a_unit_is_recorded_once_whoever_returns_it_and_a_late_upload_is_refused
          "outputs[0].new_tokens: not between 0 and 48"),
         (lambda outputs: [{**outputs[0], "aborted": "bogus"}, *outputs[1:]],
          "outputs[0].aborted: 'bogus' is not a gate"),
+        (lambda outputs: [{**outputs[0], "tokens": [10**9]}, *outputs[1:]],
+         "outputs[0].tokens: at most 48 ids of the model's vocabulary"),
+        (lambda outputs: [{**outputs[0], "tokens": [100, 200, 300]}, *outputs[1:]],
+         "outputs[0].tokens: do not decode to the text"),
     ],
 )  # fmt: skip
 def test_an_upload_that_does_not_match_its_unit_is_refused_with_a_message_and_leaves_the_unit_open(
@@ -235,6 +239,31 @@ def test_a_published_contribution_records_who_generated_it_and_which_checks_the_
     assert (row.contributor, row.likelihood) == (contributor, {"tokens": 100, "outside": 0.0, "z": 0.1})
     page = Client().get("/contributors/")
     assert b"<td>Ada</td>" in page.content
+    patent_page = Client().get(patent.get_absolute_url()).content.decode()
+    assert "a contributor, on their own computer; the server re-ran gates, novelty, likelihood" in patent_page
+
+
+def test_a_contributor_retries_with_backoff_while_the_server_is_away_and_stops_cleanly(
+    tmp_path: Path, stop_all: list[subprocess.Popen[bytes]]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "contributor.log"
+    stop_all.append(process := contributor_process(f"http://127.0.0.1:{port}", "apc_x", log))
+    wait_for(log, "retrying in 2 s")
+
+    process.send_signal(signal.SIGINT)
+
+    assert process.wait(timeout=30) == 0
+    lines = log.read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines if "retrying" in line][:2] == [
+        "server unreachable ([Errno 111] Connection refused); retrying in 1 s",
+        "server unreachable ([Errno 111] Connection refused); retrying in 2 s",
+    ]
+    assert lines[-1].endswith("stopped")
 
 
 # --- real contributor processes against a live server ------------------------------------

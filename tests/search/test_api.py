@@ -135,7 +135,10 @@ def test_similar_documents_exclude_the_document_itself(client: Client, imported:
 
 def test_openapi_schema_documents_the_endpoints(client: Client) -> None:
     schema = client.get("/api/schema").json()
-    assert set(schema["paths"]) == {"/api/search", "/api/patents/{identifier}", "/api/patents/{identifier}/similar"}
+    assert set(schema["paths"]) == {
+        "/api/search", "/api/patents/{identifier}", "/api/patents/{identifier}/similar",
+        "/api/work", "/api/work/{unit_id}/results", "/api/work/{unit_id}/release",
+    }  # fmt: skip
     parameters = {parameter["name"] for parameter in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert {"q", "mode", "before", "after", "origin", "limit", "offset"} <= parameters
 

@@ -57,13 +57,15 @@ class Command(BaseCommand):
         scoring = 0.0
         for kind, texts in kinds.items():
             started = time.process_time()
-            scores = [score_sample(generator, prompt, text, parameters) for prompt, text in texts]
+            scores = [
+                score_sample(generator, prompt, text, parameters, tokens=tokens) for prompt, text, tokens in texts
+            ]
             if kind == "genuine":
                 scoring = time.process_time() - started
             accepted[kind] = round(sum(score.plausible for score in scores) / len(scores), 3)
             self.stderr.write(f"{kind}: {len(scores)} texts, {accepted[kind]:.3f} accepted")
         # Only texts that passed every gate are scored on the server; the rest cost nothing more.
-        passing = sum(check_patent(text, finished=True).accepted for _, text in genuine) / len(genuine)
+        passing = sum(check_patent(text, finished=True).accepted for _, text, _ in genuine) / len(genuine)
         self.stdout.write(
             json.dumps(
                 {
@@ -81,23 +83,31 @@ class Command(BaseCommand):
         )
 
 
-def _sampled(generator: Generator, parameters: DecodingParameters, count: int, seed: int) -> list[tuple[str, str]]:
+# (prompt, text, token ids as drawn, or None for a text from elsewhere: it is re-tokenised)
+Text = tuple[str, str, tuple[int, ...] | None]
+
+
+def _sampled(generator: Generator, parameters: DecodingParameters, count: int, seed: int) -> list[Text]:
     prompts = [TOP_DOWN_PROMPT if index % 2 == 0 else BOTTOM_UP_PROMPT for index in range(count)]
     outputs = sample(generator, [Request(prompt, seed=seed + i) for i, prompt in enumerate(prompts)], parameters)
     # Early abort stops an output at the gate it failed: the server never scores those.
-    return [(prompt, output.text) for prompt, output in zip(prompts, outputs, strict=True) if not output.aborted]
+    return [
+        (prompt, output.text, output.tokens)
+        for prompt, output in zip(prompts, outputs, strict=True)
+        if not output.aborted
+    ]
 
 
-def _human(count: int) -> list[tuple[str, str]]:
+def _human(count: int) -> list[Text]:
     records = read_corpus([EXTRA_CORPUS])[:count]
     return [
-        (TOP_DOWN_PROMPT, top_down_text(r["title"], r["abstract"], r["claims"]))
+        (TOP_DOWN_PROMPT, top_down_text(r["title"], r["abstract"], r["claims"]), None)
         if index % 2 == 0
-        else (BOTTOM_UP_PROMPT, bottom_up_text(r["title"], r["abstract"], r["claims"]))
+        else (BOTTOM_UP_PROMPT, bottom_up_text(r["title"], r["abstract"], r["claims"]), None)
         for index, r in enumerate(records)
     ]
 
 
-def _other_model(count: int) -> list[tuple[str, str]]:
+def _other_model(count: int) -> list[Text]:
     texts = [json.loads(line)["text"] for line in WEAK_OUTPUTS.read_text().splitlines() if line][-count:]
-    return [(TOP_DOWN_PROMPT if text.startswith(TOP_DOWN_PROMPT) else BOTTOM_UP_PROMPT, text) for text in texts]
+    return [(TOP_DOWN_PROMPT if text.startswith(TOP_DOWN_PROMPT) else BOTTOM_UP_PROMPT, text, None) for text in texts]
