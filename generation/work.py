@@ -20,8 +20,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.checking import Rejection
+from generation.codecs import TextCodec
+from generation.engine import DecodingParameters, Request
 from generation.likelihood import LikelihoodScore, score_sample
-from generation.llm import BUNDLED_GENERATOR, Sample, load_generator, storable_text
+from generation.llm import BUNDLED_GENERATOR, Generator, Sample, load_generator, storable_text
 from generation.models import Contributor, Generation, GenerationRun, WorkLease
 from generation.pipeline import BATCH_SIZE, SampledBatch, batch_count, batch_requests, decoding_parameters, record_batch
 
@@ -146,7 +148,8 @@ class ContributedBatch:
     """record_batch's Provenance for one upload: the contributor, and scoring under the run's model."""
 
     contributor: Contributor
-    run: GenerationRun
+    generator: Generator
+    parameters: DecodingParameters
     prompts: list[str]
     texts: list[str]
     tokens: list[list[int] | None]
@@ -156,10 +159,13 @@ class ContributedBatch:
 
     def score(self, index: int) -> LikelihoodScore:
         started = time.process_time()
-        generator = load_generator(self.run.model_name)
-        parameters = decoding_parameters(self.run)
         result = score_sample(
-            generator, self.prompts[index], self.texts[index], parameters, int8=self.int8, tokens=self.tokens[index]
+            self.generator,
+            self.prompts[index],
+            self.texts[index],
+            self.parameters,
+            int8=self.int8,
+            tokens=self.tokens[index],
         )
         self.cpu_seconds += time.process_time() - started
         return result
@@ -173,14 +179,15 @@ class Outcome:
     verification_cpu_seconds: float
 
 
-def _validated(run: GenerationRun, batch: int, uploads: Sequence[Upload]) -> list[Upload]:
-    requests = batch_requests(run, batch)
+def _validated(
+    batch: int, requests: Sequence[Request], uploads: Sequence[Upload], codec: TextCodec, limit: int
+) -> list[Upload]:
+    """The uploads in position order, one for each of the unit's requests, each consistent with its request."""
     first = batch * BATCH_SIZE
     expected = list(range(first, first + len(requests)))
     by_position = {upload.position: upload for upload in uploads}
     if sorted(by_position) != expected or len(by_position) != len(uploads):
         raise WorkRefused(422, f"outputs: expected one for each position {expected[0]}-{expected[-1]}, once")
-    limit = decoding_parameters(run).max_new_tokens
     for position, request in zip(expected, requests, strict=True):
         upload = by_position[position]
         if not upload.text.startswith(request.prompt):
@@ -192,14 +199,13 @@ def _validated(run: GenerationRun, batch: int, uploads: Sequence[Upload]) -> lis
         if upload.aborted is not None and upload.aborted not in set(Rejection):
             raise WorkRefused(422, f"outputs[{position}].aborted: {upload.aborted!r} is not a gate")
         if upload.tokens is not None:
-            _check_tokens(run, request.prompt, upload, position, limit)
+            _check_tokens(codec, request.prompt, upload, position, limit)
     return [by_position[position] for position in expected]
 
 
-def _check_tokens(run: GenerationRun, prompt: str, upload: Upload, position: int, limit: int) -> None:
+def _check_tokens(codec: TextCodec, prompt: str, upload: Upload, position: int, limit: int) -> None:
     """Uploaded token ids are scored as they are, so they must be exactly the text's."""
     assert upload.tokens is not None
-    codec = load_generator(run.model_name).codec
     if len(upload.tokens) > limit or not all(0 <= token < codec.vocabulary_size for token in upload.tokens):
         raise WorkRefused(422, f"outputs[{position}].tokens: at most {limit} ids of the model's vocabulary")
     ids = [*codec.encode_prompt(prompt), *(token for token in upload.tokens if token != codec.eos_token_id)]
@@ -221,11 +227,19 @@ def accept_results(
         raise WorkRefused(409, "This unit was completed by someone else after its lease expired.")
     if not run.is_active:
         raise WorkRefused(409, f"Run {run.pk} is {run.status}; nothing more is recorded for it.")
-    ordered = _validated(run, lease.batch, uploads)
+    generator = load_generator(run.model_name)
+    parameters = decoding_parameters(run)
     requests = batch_requests(run, lease.batch)
+    ordered = _validated(lease.batch, requests, uploads, generator.codec, parameters.max_new_tokens)
     texts = [storable_text(upload.text) for upload in ordered]
     contributed = ContributedBatch(
-        lease.contributor, run, [r.prompt for r in requests], texts, [u.tokens for u in ordered], int8=int8
+        lease.contributor,
+        generator,
+        parameters,
+        [r.prompt for r in requests],
+        texts,
+        [u.tokens for u in ordered],
+        int8=int8,
     )
     sampled = SampledBatch(
         prompts=contributed.prompts,
@@ -234,10 +248,10 @@ def accept_results(
             Sample(text, new_tokens=upload.new_tokens, finished=upload.finished, aborted=upload.aborted)
             for text, upload in zip(texts, ordered, strict=True)
         ],
-        model_revision=load_generator(run.model_name).revision,
+        model_revision=generator.revision,
         cpu_seconds=max(0.0, min(cpu_seconds, 86_400.0)),
         wall_seconds=max(0.0, min(wall_seconds, 86_400.0)),
-        holds_outputs=load_generator(run.model_name).holds_outputs,
+        holds_outputs=generator.holds_outputs,
     )
     if not record_batch(run, lease.batch, sampled, contributed=contributed):
         raise WorkRefused(409, "This unit was completed by someone else after its lease expired.")
