@@ -148,6 +148,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "publications.context_processors.mirror",
             ],
         },
     },
@@ -277,6 +278,8 @@ CELERY_BEAT_SCHEDULE = {
     # Time stamps an authority has not given yet are asked for again (each with its own backoff).
     "missing-timestamps": {"task": "publications.stamp_missing", "schedule": crontab(minute="*/15")},
     "missing-captures": {"task": "publications.capture_missing", "schedule": crontab(minute=30)},
+    # On a mirror: the origin's new days, late time stamps and withdrawals (a no-op elsewhere).
+    "mirror-sync": {"task": "publications.sync_mirror", "schedule": crontab(minute=45)},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Min
 
 from publications import archiving, merkle, timestamps
-from publications.models import DailyManifest
+from publications.models import DailyManifest, Mirror
 from search.documents import sha256_hex
 from search.models import Patent, Tombstone
 
@@ -70,7 +70,12 @@ def first_day() -> datetime.date | None:
 
 
 def build_missing(until: datetime.date | None = None) -> list[DailyManifest]:
-    """Manifests for every finished day not yet covered, oldest first (each needs the one before)."""
+    """Manifests for every finished day not yet covered, oldest first (each needs the one before).
+
+    None on a mirror: its manifests are the origin's, copied as they are (publications/mirroring.py).
+    """
+    if Mirror.objects.exists():
+        return []
     today = datetime.datetime.now(datetime.UTC).date()
     last = min(until or today - datetime.timedelta(days=1), today - datetime.timedelta(days=1))
     latest = DailyManifest.objects.order_by("-date").first()

@@ -93,3 +93,28 @@ class ArchiveCapture(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manifest_id}: {self.page} -> {self.capture_url or 'not captured yet'}"
+
+
+class Mirror(models.Model):
+    """This installation is a read-only copy of another one's record (`manage.py mirror SOURCE`).
+
+    At most one row. While it exists the database refuses any document that is not a copy
+    (migration search/0014), no manifest of its own is built, and every page names the origin.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    origin = models.URLField(max_length=500, help_text="The site whose record this is (its base URL).")
+    source = models.CharField(max_length=1000, help_text="Where the days are copied from: a base URL or a folder.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="The last synchronisation that completed.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="one_mirror_per_installation")]
+
+    def __str__(self) -> str:
+        return f"copy of {self.origin}"
+
+    @property
+    def origin_name(self) -> str:
+        return urlsplit(self.origin).netloc or self.origin

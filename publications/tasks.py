@@ -2,7 +2,7 @@ import datetime
 
 from celery import shared_task
 
-from publications import archiving, manifests, timestamps
+from publications import archiving, manifests, mirroring, timestamps
 
 
 @shared_task(name="publications.build_manifests", acks_late=True)
@@ -37,3 +37,10 @@ def capture_missing() -> int:
     days = archiving.due()
     archiving.enqueue(days)
     return len(days)
+
+
+@shared_task(name="publications.sync_mirror", acks_late=True)
+def sync_mirror() -> int:
+    """On a mirror, copy what the origin published since (hourly); the days stored. Elsewhere nothing."""
+    mirror = mirroring.current()
+    return mirroring.sync(mirror.source).days if mirror else 0

@@ -13,6 +13,7 @@ urlpatterns = [
     path("browse/classification/<str:code>/", views.classification, name="classification"),
     path("publications/", views.evidence, name="evidence"),
     path("publications/procedure/", views.procedure, name="procedure"),
+    path("publications/index.json", views.index, name="index"),
     path("publications/tsa-certificates.pem", views.tsa_certificates, name="tsa_certificates"),
     re_path(r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/manifest\.json$", views.manifest, name="manifest"),
     re_path(

@@ -13,14 +13,14 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.functions import TruncDay, TruncMonth
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
 from generation.models import GenerationRun
-from publications import manifests, timestamps
+from publications import manifests, mirroring, timestamps
 from publications.models import DailyManifest, ManifestTimestamp
 from search.models import LIST_FIELDS, Patent
 
@@ -136,6 +136,15 @@ def dump(request: HttpRequest, date: str) -> FileResponse:
     response["Content-Disposition"] = f'attachment; filename="{record.date.isoformat()}.jsonl.gz"'
     response["ETag"] = f'"{record.dump_sha256}"'
     patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
+    return response
+
+
+@require_GET
+def index(request: HttpRequest) -> JsonResponse:
+    """Every built day with its hashes, time stamps and withdrawals: what a mirror reads first."""
+    manifests.build_missing()
+    response = JsonResponse(mirroring.index_document(settings.SITE_URL), json_dumps_params={"indent": 1})
+    patch_cache_control(response, public=True, max_age=300)
     return response
 
 

@@ -100,6 +100,14 @@ class Provenance(Schema):
     )
 
 
+class MirrorCopy(Schema):
+    origin_url: str = Field(description="The document's page at the site whose record this copy mirrors.")
+    first_seen_at: str = Field(
+        description="When this copy first stored it (ISO 8601, UTC); published_at stays the origin's.",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
 class Document(Schema):
     id: str
     url: str
@@ -118,6 +126,7 @@ class Document(Schema):
     cpc: list[str]
     quality_score: float | None
     provenance: Provenance | None
+    mirror: MirrorCopy | None = Field(None, description="Set only on a mirror: where the record is the origin's.")
 
 
 class Similar(Schema):

@@ -93,9 +93,11 @@ def title_and_abstract_vector() -> CombinedSearchVector:
 class Patent(models.Model):
     """A published document: its text never changes once it is stored.
 
-    Database triggers (migration 0002) stamp `published_at` with the server's
-    clock and `sha256` with the hash of `text` on INSERT, refuse any UPDATE of
-    the published text, and refuse a DELETE that leaves no tombstone.
+    Database triggers (migrations 0002 and 0014) stamp `published_at` with the
+    server's clock and `sha256` with the hash of `text` on INSERT, refuse any
+    UPDATE of the published text, and refuse a DELETE that leaves no tombstone.
+    On a mirror installation they keep the origin's `published_at` instead and
+    stamp `first_seen_at`, and refuse any document that is not a copy.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -141,6 +143,12 @@ class Patent(models.Model):
     checks_rerun = models.JSONField(
         default=list, blank=True, help_text="Checks the server re-ran on a contributed text before publishing it."
     )
+
+    # A copy of another installation's record (publications/mirroring.py): the document's URL there.
+    # Its `published_at` is the origin's date, kept as the origin published it; `first_seen_at` is
+    # when this copy first stored it, by this database's clock (migration 0014).
+    mirrored_from = models.URLField(max_length=500, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     quality_score = models.FloatField(null=True, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
@@ -243,6 +251,12 @@ class Patent(models.Model):
             "cpc": self.cpc,
             "quality_score": self.quality_score,
             "provenance": self.provenance,
+            # Only on a mirror: where the record is the origin's, and when this copy first stored it.
+            **(
+                {"mirror": {"origin_url": self.mirrored_from, "first_seen_at": self.first_seen_at.isoformat()}}
+                if self.mirrored_from and self.first_seen_at
+                else {}
+            ),
         }
 
     def withdraw(self, *, reason: str) -> Tombstone:

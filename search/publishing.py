@@ -33,6 +33,9 @@ class NewDocument:
     details: Mapping[str, object] = field(default_factory=dict)
     # One vector per chunk of the text (search.embedding.embed_passages), for passage-level search.
     passages: Sequence[np.ndarray] | np.ndarray = ()
+    # The published text when another site published it (a mirror's copy): kept byte for byte,
+    # since its hash is the origin's. Otherwise the canonical text of the fields.
+    text: str = ""
 
 
 def publish(documents: Sequence[NewDocument]) -> list[Patent]:
@@ -45,7 +48,8 @@ def publish(documents: Sequence[NewDocument]) -> list[Patent]:
             title=document.title,
             abstract=document.abstract,
             claims=document.claims,
-            text=canonical_text(title=document.title, abstract=document.abstract, claims=document.claims),
+            text=document.text
+            or canonical_text(title=document.title, abstract=document.abstract, claims=document.claims),
             origin=document.origin,
             embedding=document.embedding,
             **document.details,

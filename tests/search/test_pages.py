@@ -78,6 +78,7 @@ def test_search_page_makes_the_same_number_of_queries_for_one_result_or_five(
             assert client.get("/search/", {"q": limit_words, "mode": "fulltext"}).status_code == 200
         return len(captured)
 
+    queries_for("truck")  # what every page looks up once and then caches (whether this is a mirror)
     one = queries_for("footplate")  # one document
     five = queries_for("comprising")  # all five
     assert one == five

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from allpatents.celery import worker_command
 from allpatents.web import gunicorn_command
 from generation.llm import BUNDLED_GENERATOR, default_generator
+from publications.models import Mirror
 from search.importing import SAMPLE_CORPUS
 from search.models import Patent
 
@@ -29,7 +30,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, port: int, host: str, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
-        if not Patent.objects.exists():
+        if Mirror.objects.exists():
+            # A copy holds the origin's record only; the hourly sync brings it up to date.
+            self.stdout.write(f"This installation mirrors {Mirror.objects.get().origin}.")
+        elif not Patent.objects.exists():
             self.stdout.write(f"The store is empty: importing the bundled sample corpus ({SAMPLE_CORPUS.name}).")
             call_command("import_patents", str(SAMPLE_CORPUS))
         elif Patent.objects.filter(passages__isnull=True).exists():
