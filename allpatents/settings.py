@@ -90,6 +90,8 @@ TSA_CA_FILE = env_str("TSA_CA_FILE")
 TSA_TIMEOUT = env_int("TSA_TIMEOUT", 20)
 # How long after a day ends its stamps may come and still date it; later ones are reported.
 TSA_GRACE_HOURS = env_int("TSA_GRACE_HOURS", 48)
+# OpenTimestamps calendars: a second anchor of each manifest, in the Bitcoin block chain (publications/ots.py).
+OTS_CALENDARS = env_list("OTS_CALENDARS")
 # Ask the Internet Archive's Save Page Now to capture each day's manifest, browse page and sitemap
 # (off by default). Keys (https://archive.org/account/s3.php) raise its limits; the URL is for tests.
 ARCHIVE_SNAPSHOTS = env_bool("ARCHIVE_SNAPSHOTS")
@@ -278,6 +280,8 @@ CELERY_BEAT_SCHEDULE = {
     # Time stamps an authority has not given yet are asked for again (each with its own backoff).
     "missing-timestamps": {"task": "publications.stamp_missing", "schedule": crontab(minute="*/15")},
     "missing-captures": {"task": "publications.capture_missing", "schedule": crontab(minute=30)},
+    # OpenTimestamps proofs not submitted yet, or still pending at their calendars.
+    "missing-anchors": {"task": "publications.anchor_missing", "schedule": crontab(minute=15)},
     # On a mirror: the origin's new days, late time stamps and withdrawals (a no-op elsewhere).
     "mirror-sync": {"task": "publications.sync_mirror", "schedule": crontab(minute=45)},
 }

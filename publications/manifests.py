@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 
-from publications import archiving, merkle, timestamps
+from publications import archiving, merkle, ots, timestamps
 from publications.models import DailyManifest, Mirror
 from search.documents import sha256_hex
 from search.models import Patent, Tombstone
@@ -110,6 +110,7 @@ def build(day: datetime.date) -> DailyManifest:
     text = json.dumps(document, indent=1, sort_keys=True)
     timestamps.enqueue([(day, authority) for authority in settings.TSA_URLS])
     archiving.enqueue([day])
+    ots.enqueue([day])
     return DailyManifest.objects.create(
         date=day,
         count=len(entries),
@@ -145,6 +146,9 @@ def verify() -> Verification:
         previous = manifest
     stamps = timestamps.verify()
     report.tokens, report.problems, report.notices = stamps.tokens, report.problems + stamps.problems, stamps.notices
+    anchor_problems, anchor_notices = ots.verify()
+    report.problems += anchor_problems
+    report.notices += anchor_notices
     return report
 
 

@@ -37,10 +37,11 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from opentimestamps.core.serialize import DeserializationError
 from rfc3161_client import TimeStampResponse, VerificationError, decode_timestamp_response
 
-from publications import manifests, merkle, timestamps
-from publications.models import DailyManifest, ManifestTimestamp, Mirror
+from publications import manifests, merkle, ots, timestamps
+from publications.models import DailyManifest, ManifestTimestamp, Mirror, OpenTimestampsProof
 from search.documents import Claim
 from search.embedding import DocumentText, embed_passages
 from search.models import Origin, Patent, Tombstone, parse_public_id
@@ -121,6 +122,7 @@ class CheckedManifest:
     text: str
     document: dict[str, Any]
     tokens: list[tuple[dict[str, Any], TimeStampResponse]]
+    anchor: bytes | None = None  # the OpenTimestamps proof, checked against the manifest's hash
 
 
 @dataclass
@@ -152,11 +154,13 @@ def index_document(site_url: str) -> dict[str, Any]:
         stamps.setdefault(stamp.manifest_id, []).append(
             {"authority": stamp.authority, "slug": stamp.slug, "stamped_at": stamp.stamped_at.isoformat()}
         )
+    anchors = dict(OpenTimestampsProof.objects.filter(proof__isnull=False).values_list("manifest_id", "bitcoin_height"))
     days = DailyManifest.objects.order_by("date").only("date", "count", "manifest_sha256", "merkle_root")
     return {
         # A copy of a copy still names the site that published the record.
         "record_of": mirror.origin if mirror else site_url,
-        "layout": "<date>/manifest.json, <date>/documents.jsonl.gz, <date>/manifest.json.<slug>.tsr",
+        "layout": "<date>/manifest.json, <date>/documents.jsonl.gz, <date>/manifest.json.<slug>.tsr, "
+        "<date>/manifest.json.ots",
         "days": [
             {
                 "date": day.date.isoformat(),
@@ -165,6 +169,8 @@ def index_document(site_url: str) -> dict[str, Any]:
                 "merkle_root": day.merkle_root,
                 "timestamps": stamps.get(day.date, []),
                 "withdrawn": withdrawn.get(day.date, []),
+                # <date>/manifest.json.ots when there is one: pending (null), or the Bitcoin block it is in.
+                **({"opentimestamps": {"bitcoin_height": anchors[day.date]}} if day.date in anchors else {}),
             }
             for day in days
         ],
@@ -248,7 +254,7 @@ def _checked_chain(
         if previous is not None and link != (previous["date"], previous["root"], previous["sha256"]):
             raise MirrorError(f"{date}: the chain to {previous['date']} is broken (it names another manifest)")
         tokens = [(stamp, _verified_token(source, stamp, text, date)) for stamp in entry.get("timestamps", [])]
-        checked.append(CheckedManifest(date, entry, text, document, tokens))
+        checked.append(CheckedManifest(date, entry, text, document, tokens, _verified_anchor(source, entry, text)))
         previous = {"date": date.isoformat(), "root": document["merkle_root"], "sha256": sha}
     return checked
 
@@ -298,6 +304,28 @@ def _verified_token(source: Source, stamp: dict[str, Any], text: str, date: date
     return response
 
 
+def _verified_anchor(source: Source, entry: dict[str, Any], text: str) -> bytes | None:
+    """The day's OpenTimestamps proof if the source has one; it must commit to this manifest's hash."""
+    if "opentimestamps" not in entry:
+        return None
+    data = source.read(f"{entry['date']}/manifest.json.ots")
+    try:
+        proof = ots.deserialize(data)
+    except (DeserializationError, ValueError) as error:
+        raise MirrorError(f"{entry['date']}: the OpenTimestamps proof is not one ({error})") from error
+    if proof.file_digest != hashlib.sha256(text.encode()).digest():
+        raise MirrorError(f"{entry['date']}: the OpenTimestamps proof commits to another hash than the manifest's")
+    return data
+
+
+def _keep_anchor(manifest: DailyManifest, data: bytes) -> None:
+    heights = ots.bitcoin_heights(ots.deserialize(data))
+    OpenTimestampsProof.objects.update_or_create(
+        manifest=manifest,
+        defaults={"proof": data, "bitcoin_height": heights[0] if heights else None, "attempts": 1},
+    )
+
+
 def _store(day: VerifiedDay, report: Report) -> None:
     """One verified day, whole or not at all: documents, withdrawals, manifest, dump and tokens as the origin's."""
     checked = day.manifest
@@ -322,6 +350,8 @@ def _store(day: VerifiedDay, report: Report) -> None:
         )
         for stamp, response in checked.tokens:
             _keep_token(manifest, stamp, response)
+        if checked.anchor is not None:
+            _keep_anchor(manifest, checked.anchor)
         _advance_numbering()
         # The same bytes whatever happens next: a failed commit leaves a file the next run rewrites.
         partial.replace(path)
@@ -329,9 +359,10 @@ def _store(day: VerifiedDay, report: Report) -> None:
     report.documents += len(documents)
     report.withdrawn += len(day.withdrawn)
     report.tokens += len(checked.tokens)
+    anchored = ", an OpenTimestamps proof" if checked.anchor else ""
     report.lines.append(
         f"{checked.date}: {len(documents)} document(s), {len(day.withdrawn)} withdrawn, "
-        f"{len(checked.tokens)} time stamp(s): verified and stored"
+        f"{len(checked.tokens)} time stamp(s){anchored}: verified and stored"
     )
 
 
@@ -422,10 +453,20 @@ def _catch_up(source: Source, day: dict[str, Any], stored: DailyManifest, report
     withdrawals = [entry for entry in day.get("withdrawn", []) if parse_public_id(entry["id"]) not in gone]
     if any(entries.get(entry["id"]) != entry["sha256"] for entry in withdrawals):
         raise MirrorError(f"{stored.date}: a withdrawn document is not in the manifest with that hash")
-    if not tokens and not withdrawals:
+    have_anchor = OpenTimestampsProof.objects.filter(manifest=stored, proof__isnull=False).first()
+    offered = day.get("opentimestamps")
+    # A proof the copy lacks, or a complete one where the copy's is still pending.
+    anchor = (
+        _verified_anchor(source, day, stored.manifest)
+        if offered and (have_anchor is None or (have_anchor.bitcoin_height is None and offered["bitcoin_height"]))
+        else None
+    )
+    if not tokens and not withdrawals and anchor is None:
         report.already += 1
         return
     with transaction.atomic():
+        if anchor is not None:
+            _keep_anchor(stored, anchor)
         for stamp, response in tokens:
             ManifestTimestamp.objects.filter(manifest=stored, authority=stamp["authority"], token__isnull=True).delete()
             _keep_token(stored, stamp, response)
@@ -433,7 +474,10 @@ def _catch_up(source: Source, day: dict[str, Any], stored: DailyManifest, report
             _tombstone(entry)
     report.tokens += len(tokens)
     report.withdrawn += len(withdrawals)
-    report.lines.append(f"{stored.date}: {len(tokens)} new time stamp(s), {len(withdrawals)} new withdrawal(s)")
+    report.lines.append(
+        f"{stored.date}: {len(tokens)} new time stamp(s), {len(withdrawals)} new withdrawal(s)"
+        + (", a new OpenTimestamps proof" if anchor is not None else "")
+    )
 
 
 def _advance_numbering() -> None:

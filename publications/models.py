@@ -71,6 +71,27 @@ class ManifestTimestamp(models.Model):
         return urlsplit(self.authority).netloc
 
 
+class OpenTimestampsProof(models.Model):
+    """The day's OpenTimestamps proof (publications/ots.py): pending at its calendars, then in a Bitcoin block.
+
+    `proof` is the detached .ots file served at `get_absolute_url`, so `ots verify` reads it as is.
+    """
+
+    manifest = models.OneToOneField(DailyManifest, primary_key=True, on_delete=models.PROTECT, related_name="ots")
+    proof = models.BinaryField(null=True, editable=False)
+    bitcoin_height = models.PositiveIntegerField(null=True, help_text="The first Bitcoin block that attests it.")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        state = f"in Bitcoin block {self.bitcoin_height}" if self.bitcoin_height else "pending"
+        return f"{self.manifest_id} OpenTimestamps: {state}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("publications:ots_proof", args=[self.manifest_id.isoformat()])
+
+
 class ArchiveCapture(models.Model):
     """A capture, by the Internet Archive's Save Page Now, of one of a day's evidence pages.
 

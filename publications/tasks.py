@@ -2,7 +2,7 @@ import datetime
 
 from celery import shared_task
 
-from publications import archiving, manifests, mirroring, timestamps
+from publications import archiving, manifests, mirroring, ots, timestamps
 
 
 @shared_task(name="publications.build_manifests", acks_late=True)
@@ -44,3 +44,17 @@ def sync_mirror() -> int:
     """On a mirror, copy what the origin published since (hourly); the days stored. Elsewhere nothing."""
     mirror = mirroring.current()
     return mirroring.sync(mirror.source).days if mirror else 0
+
+
+@shared_task(name="publications.anchor_manifest", acks_late=True)
+def anchor_manifest(day: str) -> bool:
+    """Submit, or complete, one day's OpenTimestamps proof; whether it is in a Bitcoin block yet."""
+    return ots.anchor(datetime.date.fromisoformat(day)).bitcoin_height is not None
+
+
+@shared_task(name="publications.anchor_missing", acks_late=True)
+def anchor_missing() -> int:
+    """Ask again for every proof that is due (hourly): new days, and pending ones."""
+    days = ots.due()
+    ots.enqueue(days)
+    return len(days)

@@ -21,5 +21,6 @@ urlpatterns = [
         views.timestamp,
         name="timestamp",
     ),
+    re_path(r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/manifest\.json\.ots$", views.ots_proof, name="ots_proof"),
     re_path(r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/documents\.jsonl\.gz$", views.dump, name="dump"),
 ]

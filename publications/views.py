@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncMonth
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 
 from generation.models import GenerationRun
 from publications import manifests, mirroring, timestamps
-from publications.models import DailyManifest, ManifestTimestamp
+from publications.models import DailyManifest, ManifestTimestamp, OpenTimestampsProof
 from search.models import LIST_FIELDS, Patent
 
 CPC_SUBCLASS = re.compile(r"[A-HY]\d\d[A-Z]")  # H01M: section, class, subclass
@@ -72,7 +72,16 @@ def day(request: HttpRequest, year: int, month: int, day: int) -> HttpResponse:
     manifest = DailyManifest.objects.filter(date=date).only("date", "count", "merkle_root").first()
     stamps = timestamps.of(manifest) if manifest else []
     captures = list(manifest.captures.all()) if manifest else []
+    anchor = (
+        OpenTimestampsProof.objects.filter(manifest=manifest)
+        .annotate(proof_stored=Q(proof__isnull=False))
+        .defer("proof")
+        .first()
+        if manifest
+        else None
+    )
     context = {
+        "anchor": anchor,
         "day": date,
         "page": _page(request, patents),
         "manifest": manifest,
@@ -126,6 +135,17 @@ def timestamp(request: HttpRequest, date: str, authority: str) -> HttpResponse:
     response = HttpResponse(bytes(stamp.token), content_type="application/timestamp-reply")
     response["Content-Disposition"] = f'attachment; filename="{date}-manifest.json.{authority}.tsr"'
     patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
+    return response
+
+
+@require_GET
+def ots_proof(request: HttpRequest, date: str) -> HttpResponse:
+    """The day's OpenTimestamps proof as `ots verify` reads it; it grows once, pending to complete."""
+    proof = get_object_or_404(OpenTimestampsProof, manifest=_manifest(date), proof__isnull=False)
+    response = HttpResponse(bytes(proof.proof), content_type="application/vnd.opentimestamps.v1")
+    response["Content-Disposition"] = f'attachment; filename="{date}-manifest.json.ots"'
+    # Not immutable: a pending proof is replaced by the complete one once its block confirms.
+    patch_cache_control(response, public=True, max_age=3600)
     return response
 
 

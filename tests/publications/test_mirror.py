@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,11 +25,12 @@ from pytest_django.live_server_helper import LiveServer
 
 from allpatents.settings import redis_database
 from allpatents.web import gunicorn_command
-from publications import manifests, timestamps
-from publications.models import DailyManifest, Mirror
+from publications import manifests, ots, timestamps
+from publications.models import DailyManifest, Mirror, OpenTimestampsProof
 from search.models import Patent, Tombstone
 from tests import factories
 from tests.conftest import BASE_DIR, service_environment
+from tests.ots_calendar import Calendar
 from tests.tsa import TimeStampingAuthority
 
 TITLES = {
@@ -102,6 +104,9 @@ def download(folder: Path) -> dict[str, object]:
         for stamp in entry["timestamps"]:
             token = client.get(f"/publications/{date}/manifest.json.{stamp['slug']}.tsr").content
             (folder / date / f"manifest.json.{stamp['slug']}.tsr").write_bytes(token)
+        if "opentimestamps" in entry:
+            proof = client.get(f"/publications/{date}/manifest.json.ots").content
+            (folder / date / "manifest.json.ots").write_bytes(proof)
     return index
 
 
@@ -378,3 +383,37 @@ def test_the_index_lists_each_built_day_with_its_hashes_stamps_and_withdrawals(
         ["Published by mistake"],
     ]
     assert [len(entry["timestamps"]) for entry in index["days"]] == [1, 1]
+
+
+def test_a_days_opentimestamps_proof_is_copied_checked_and_later_completed(
+    db: None, settings: SettingsWrapper, authority: TimeStampingAuthority, tmp_path: Path
+) -> None:
+    calendar = Calendar()
+    build_origin(settings, authority, "https://origin.example")
+    settings.OTS_CALENDARS = [calendar.url]
+    ots.anchor(day(1))  # pending
+    download(pending := tmp_path / "pending")
+    calendar.mine(height=871234)
+    ots.anchor(day(1))  # complete
+    download(complete := tmp_path / "complete")
+    calendar.stop()
+    settings.OTS_CALENDARS = []
+    forget_everything()
+
+    call_command("mirror", str(pending))
+    assert OpenTimestampsProof.objects.get().bitcoin_height is None
+    call_command("mirror", str(complete))
+
+    assert OpenTimestampsProof.objects.get().bitcoin_height == 871234
+    assert manifests.verify().problems == []
+    # The day after's proof offered for the first day: it commits to another manifest.
+    shutil.copy(complete / str(day(1)) / "manifest.json.ots", complete / str(day(2)) / "manifest.json.ots")
+
+    def with_a_proof_for_the_first_day(index: dict[str, Any]) -> None:
+        index["days"][0]["opentimestamps"] = {"bitcoin_height": 871234}
+
+    edit_index(complete, with_a_proof_for_the_first_day)
+    forget_everything()
+    with pytest.raises(CommandError, match=f"{day(2)}: the OpenTimestamps proof commits to another hash"):
+        call_command("mirror", str(complete))
+    assert DailyManifest.objects.count() == 0
