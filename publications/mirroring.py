@@ -26,9 +26,10 @@ import datetime
 import gzip
 import hashlib
 import json
+import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from opentimestamps.core.serialize import DeserializationError
+from redis.exceptions import RedisError
 from rfc3161_client import TimeStampResponse, VerificationError, decode_timestamp_response
 
 from publications import manifests, merkle, ots, timestamps
@@ -46,6 +48,8 @@ from search.documents import Claim
 from search.embedding import DocumentText, embed_passages
 from search.models import Origin, Patent, Tombstone, parse_public_id
 from search.publishing import NewDocument, publish
+
+logger = logging.getLogger(__name__)
 
 INDEX = "index.json"
 # A dump of a busy day is tens of megabytes; a manifest or a token far less.
@@ -60,11 +64,21 @@ class MirrorError(Exception):
 
 def current() -> Mirror | None:
     """This installation's mirror row, if it is one (cached: every page asks)."""
-    found = cache.get(CACHE_KEY)
+    try:
+        found = cache.get(CACHE_KEY)
+    except RedisError:  # the cache is down: pages still render, asking the database
+        return Mirror.objects.first()
     if found is None:
         found = Mirror.objects.first() or False
-        cache.set(CACHE_KEY, found, 300)
+        _cache(lambda: cache.set(CACHE_KEY, found, 300))
     return found or None
+
+
+def _cache(operation: Callable[[], object]) -> None:
+    try:
+        operation()
+    except RedisError as error:
+        logger.warning("The cache is unavailable (%s); the mirror banner may lag for five minutes", error)
 
 
 class Source:
@@ -206,10 +220,10 @@ def sync(location: str) -> Report:
             _store(_verified_dump(source, checked), report)
     except MirrorError as error:
         Mirror.objects.filter(pk=mirror.pk).update(last_error=str(error)[:2000])
-        cache.delete(CACHE_KEY)
+        _cache(lambda: cache.delete(CACHE_KEY))
         raise
     Mirror.objects.filter(pk=mirror.pk).update(synced_at=timezone.now(), source=location, last_error="")
-    cache.delete(CACHE_KEY)
+    _cache(lambda: cache.delete(CACHE_KEY))
     return report
 
 
@@ -222,7 +236,7 @@ def _claim_installation(origin: str, location: str) -> Mirror:
     if Patent.objects.exists() or Tombstone.objects.exists() or DailyManifest.objects.exists():
         raise MirrorError("this installation has a record of its own; a mirror starts from an empty one")
     mirror = Mirror.objects.create(origin=origin, source=location)
-    cache.delete(CACHE_KEY)
+    _cache(lambda: cache.delete(CACHE_KEY))
     return mirror
 
 

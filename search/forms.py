@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from search import query as query_language
 from search import searching
 from search.models import Origin
 
@@ -55,6 +56,17 @@ class FiltersForm(forms.Form):
             classification=data.get("classification") or None,
         )
 
+    def described_filters(self) -> list[str]:
+        """The filters in force, as a search record states them ("Published before: 2020-01-01")."""
+        described = []
+        for name in ("before", "after", "origin", "run", "min_quality", "classification"):
+            value = self.cleaned_data.get(name)
+            if value not in (None, ""):
+                field = self.fields[name]
+                shown = dict(field.choices).get(value, value) if isinstance(field, forms.ChoiceField) else value
+                described.append(f"{field.label}: {shown}")
+        return described
+
     @property
     def has_filters(self) -> bool:
         return self.is_valid() and bool(self.filters())
@@ -69,11 +81,26 @@ class SearchForm(FiltersForm):
 
     field_order = ["q", "mode", "before", "after", "origin", "run", "min_quality", "classification", "sort", "op"]
 
+    def sets(self) -> dict[int, str]:
+        """The earlier searches this query names (L3=…), as the browser's history sent them."""
+        return {
+            int(name[1:]): value
+            for name, value in self.data.items()
+            if isinstance(value, str) and query_language.SET_REFERENCE.fullmatch(name)
+        }
+
+    def expanded_query(self) -> str:
+        """The query as it runs: its L-numbers replaced by their sets' queries."""
+        try:
+            return query_language.expand_sets(self.cleaned_data["q"], self.sets())
+        except query_language.QuerySyntaxError as error:
+            raise searching.SearchError(str(error)) from None
+
     def search(self, *, limit: int = RESULTS_PER_PAGE, snippets: bool = True) -> searching.Results:
         data = self.cleaned_data
         page = data.get("page") or 1
         return searching.search(
-            data["q"],
+            self.expanded_query(),
             mode=data.get("mode") or None,
             filters=self.filters(),
             sort=data.get("sort") or "relevance",

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -430,6 +430,48 @@ def _with_weights(node: Node, weights: str) -> Node:
     if isinstance(node, Xor):
         return Xor(_with_weights(node.left, weights), _with_weights(node.right, weights))
     return replace(node, left=_with_weights(node.left, weights), right=_with_weights(node.right, weights))
+
+
+# --- Earlier result sets (L-numbers) -------------------------------------------
+
+# L1 … L9999, in capitals, as examiners write them: a reference to an earlier search of the session.
+# Quoted ("L5") or in lower case (l5) it is an ordinary word, such as a vertebra.
+SET_REFERENCE = re.compile(r"L([1-9]\d{0,3})")
+
+
+def set_references(query: str) -> list[int]:
+    """The set numbers a query refers to, in order of appearance (with repeats)."""
+    return [int(match[1]) for token in _tokens(query) if (match := _set_reference(token))]
+
+
+def _set_reference(token: Token) -> re.Match[str] | None:
+    return SET_REFERENCE.fullmatch(token.text) if token.kind == "word" else None
+
+
+def expand_sets(query: str, sets: Mapping[int, str]) -> str:
+    """The query with each L-number replaced by its set's query, in parentheses, to run as one query.
+
+    `sets` holds the earlier searches' queries as they were run (already expanded): the browser
+    keeps the history and sends the ones a query names. A reference to a set it did not send is
+    an error that names it.
+    """
+    pieces, end = [], 0
+    for token in _tokens(query):
+        match = _set_reference(token)
+        if match is None:
+            continue
+        number = int(match[1])
+        if number not in sets:
+            raise QuerySyntaxError(
+                f'L{number} is not a search in this session\'s history; write "L{number}" to search for the word',
+                token.position,
+            )
+        definition = sets[number].strip()
+        if not definition or set_references(definition):
+            raise QuerySyntaxError(f"The query of L{number} must be sent expanded, without L-numbers", token.position)
+        pieces += [query[end : token.position], f"({definition})"]
+        end = token.position + len(token.text)
+    return "".join(pieces) + query[end:] if pieces else query
 
 
 def check_query(query: str) -> None:

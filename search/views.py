@@ -5,13 +5,16 @@ inventor's invention): search pages answer GET requests, send no-store and
 noindex, and the django.server request log is silenced in settings.
 """
 
+import json
+
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from search import searching
+from search import records, searching
 from search.forms import RESULTS_PER_PAGE, SearchForm, TextSearchForm
 from search.models import LIST_FIELDS, Origin, Patent
 
@@ -38,12 +41,26 @@ def search(request: HttpRequest) -> HttpResponse:
         except searching.SearchError as problem:
             error = str(problem)
     status = 400 if error or (form.errors and request.GET) else 200
-    return render(
-        request,
-        "search/results.html",
-        {"form": form, "results": results, "error": error, "pages": _pages(request, results)},
-        status=status,
-    )
+    context = {"form": form, "results": results, "error": error, "pages": _pages(request, results)}
+    if results is not None:
+        context["record"] = _history_entry(form, results)
+    return render(request, "search/results.html", context, status=status)
+
+
+def _history_entry(form: SearchForm, results: searching.Results) -> dict[str, object]:
+    """What the browser's search history keeps of this search (static/js/search-history.js); never the server."""
+    conditions = form.described_filters()
+    if form.cleaned_data.get("op") == "OR":
+        conditions.append("Between bare words: OR")
+    return {
+        "typed": form.cleaned_data["q"],
+        "expanded": form.expanded_query(),
+        "mode": results.mode_label,
+        "filters": conditions,
+        "hits": results.total,
+        "exact": results.total_is_exact,
+        "time": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 @require_GET
@@ -79,3 +96,24 @@ def _pages(request: HttpRequest, results: searching.Results | None) -> dict[str,
             links[name] = parameters.urlencode()
     links["number"] = str(number)
     return links
+
+
+@require_POST
+@never_cache
+def record(request: HttpRequest) -> HttpResponse:
+    """The session's search record, as PDF or text, from the history the browser sends; nothing of it is kept."""
+    try:
+        searches = records.entries(json.loads(request.POST.get("history") or "null"))
+    except ValueError as error:  # not JSON, or not a history (records.InvalidHistory)
+        return HttpResponse(f"No search record: {error}\n", status=400, content_type="text/plain; charset=utf-8")
+    kind = request.POST.get("format")
+    if kind not in ("pdf", "txt"):
+        return HttpResponse("The format must be pdf or txt.\n", status=400, content_type="text/plain; charset=utf-8")
+    made_at = timezone.now().replace(microsecond=0)
+    database = records.database(request.build_absolute_uri("/").rstrip("/"), request.build_absolute_uri)
+    if kind == "pdf":
+        response = HttpResponse(records.pdf(searches, database, made_at), content_type="application/pdf")
+    else:
+        response = HttpResponse(records.text(searches, database, made_at), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="search-record-{made_at:%Y%m%d-%H%M%S}.{kind}"'
+    return response

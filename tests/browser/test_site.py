@@ -227,3 +227,71 @@ def test_phone_layout(browser: object, live_server: object, imported: dict[str, 
         screenshot(page, name)
         page.close()
     context.close()
+
+
+def result_titles(page: Page) -> list[str]:
+    return page.locator("ol.results a.result-title").all_inner_texts()
+
+
+def search_from_the_box(page: Page, query: str) -> None:
+    page.fill("#id_q", query)
+    page.click("form.search-form button[type=submit]")
+    page.wait_for_load_state()
+
+
+def test_the_history_numbers_searches_combines_them_exports_the_record_and_clears(
+    page: Page, imported: dict[str, Patent]
+) -> None:
+    from pypdf import PdfReader
+
+    page.goto("/search/?q=comprising&mode=fulltext")
+    page.reload()  # a reload is the same search, not a new set
+    search_from_the_box(page, "truck")
+    search_from_the_box(page, "L1 NOT L2")
+    combined = result_titles(page)
+    rows = page.locator("#search-history tbody tr")
+    assert rows.count() == 3
+    assert rows.nth(0).locator("td").nth(0).inner_text() == "L3"
+    assert rows.nth(0).locator("td").nth(1).inner_text() == "L1 NOT L2\nAs run: (comprising) NOT (truck)"
+    assert rows.nth(2).locator("td").nth(1).inner_text() == "comprising"
+    screenshot(page, "search-history")
+
+    with page.expect_download() as text_download:
+        page.click("text=Search record (text)")
+    record = Path(text_download.value.path()).read_text()
+    with page.expect_download() as pdf_download:
+        page.click("text=Search record (PDF)")
+    pdf_text = " ".join(" ".join(p.extract_text() for p in PdfReader(pdf_download.value.path()).pages).split())
+
+    page.goto("/search/syntax/")  # any page's search box combines sets
+    page.fill("#masthead-q", "L1 NOT L2")
+    page.press("#masthead-q", "Enter")
+    page.wait_for_selector(".summary")
+    assert result_titles(page) == combined
+    search_from_the_box(page, "L7 AND truck")
+    refusal = page.inner_text(".error")
+    page.goto("/search/?" + "q=(comprising)+NOT+(truck)&mode=fulltext")
+    assert combined == result_titles(page)  # the hand-expanded query finds the same documents
+    assert len(combined) == 4
+    sets = [line.split()[0] for line in record.splitlines() if line.startswith("L")]
+    assert sets == ["L1", "L2", "L3"]
+    assert "     As run:         (comprising) NOT (truck)" in record.splitlines()
+    assert "As run: (comprising) NOT (truck)" in pdf_text
+    assert refusal == "Your query can't be run: L7 is not a search in this session's history; " \
+        'write "L7" to search for the word (at character 1)'  # fmt: skip
+
+    page.click("text=Clear history")
+    assert page.locator("#search-history").is_hidden()
+    page.reload()
+    assert page.locator("#search-history").is_hidden()
+
+
+def test_without_javascript_search_works_without_the_history(
+    browser: Browser, live_server: LiveServer, imported: dict[str, Patent]
+) -> None:
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/search/?q=truck&mode=fulltext")
+    assert result_titles(page) == ["Wheeled hand truck"]
+    assert page.locator("#search-history").is_hidden()
+    context.close()
