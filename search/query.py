@@ -538,6 +538,8 @@ class CompiledQuery:
     matches_nothing: bool = False
     words: str = ""
     monotone: bool = True  # no exclusions: a match in part of a document is a match of the whole
+    # The parsed query, for marking where it matched (search/highlighting.py).
+    tree: Node | None = field(default=None, compare=False)
 
     @property
     def uses_positions(self) -> bool:

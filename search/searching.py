@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -47,6 +47,7 @@ from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
 from psycopg.errors import QueryCanceled
 
+from search import highlighting
 from search import query as query_language
 from search.embedding import embed_query
 from search.models import LIST_FIELDS, SEARCH_CONFIG, Origin, Patent, PatentPassage, SearchTerm
@@ -101,6 +102,10 @@ CPC_CODE = re.compile(r"[A-HY]\d\d[A-Z](?:\d{1,4}(?:/\d{0,6})?)?")
 def cpc_code(text: str) -> str:
     """A CPC code as typed ("g02b 23") as stored ("G02B23")."""
     return text.strip().upper().replace(" ", "")
+
+
+# A page's marks come from a tsquery (ts_headline; "" for none) or from the parsed query itself.
+Highlight = str | query_language.Node
 
 
 class SearchError(ValueError):
@@ -159,6 +164,7 @@ class Hit:
     patent: Patent
     score: float
     snippet: str  # HTML: escaped text with <mark> around matched words
+    title_html: str = ""  # the title with <mark> around the words that matched there, when any did
 
 
 @dataclass
@@ -216,7 +222,7 @@ def search(
     mode = mode or default_mode(text)
     _check_page(offset, limit, MAX_PAGE if snippets else MAX_RESULTS)
 
-    def marked(tsquery: str) -> str:
+    def marked(tsquery: Highlight) -> Highlight:
         # Without snippets, results show the abstract's first words: no ts_headline at all.
         return tsquery if snippets else ""
 
@@ -238,7 +244,7 @@ def search(
         return _hybrid(text, filters, sort, offset, limit, default_operator, marked)
     compiled = _compile(text, default_operator)
     if sort == "date":
-        return _by_date(compiled, filters, offset, limit, marked(compiled.tsquery))
+        return _by_date(compiled, filters, offset, limit, marked(_marks(compiled)))
     ranked, total, exact = fulltext_ranking(compiled, filters)
     if not ranked and _bare_words(text):
         # Plain words that no document has all of: rank the documents with the most telling ones.
@@ -249,7 +255,7 @@ def search(
     results = _page(
         mode,
         ranked,
-        highlight=marked(compiled.tsquery),
+        highlight=marked(_marks(compiled)),
         offset=offset,
         limit=limit,
         sort=sort,
@@ -271,7 +277,7 @@ def _hybrid(
     offset: int,
     limit: int,
     default_operator: str,
-    marked: Callable[[str], str],
+    marked: Callable[[Highlight], Highlight],
 ) -> Results:
     """Fuse the text and semantic rankings; text that isn't valid examiners' syntax counts as plain words."""
     try:
@@ -283,7 +289,7 @@ def _hybrid(
     ranked_text = keyword_ranking(text, filters) if plain else fulltext_ranking(compiled, filters)[0]
     ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH)
     fused = convex_fusion(ranked_text[:FUSION_DEPTH], ranked_vector)
-    highlight = _plain_tsquery(text) if plain else compiled.tsquery
+    highlight = _plain_tsquery(text) if plain else _marks(compiled)
     return _page(mode, fused, highlight=marked(highlight), offset=offset, limit=limit, sort=sort)
 
 
@@ -349,7 +355,7 @@ def _bare_words(text: str) -> bool:
 def _compile(text: str, default_operator: str) -> query_language.CompiledQuery:
     try:
         tree = query_language.parse(text, default_operator=default_operator)
-        return query_language.compile_query(tree, _expand)
+        return replace(query_language.compile_query(tree, _expand), tree=tree)
     except query_language.QuerySyntaxError as error:
         raise SearchError(str(error)) from None
 
@@ -525,7 +531,7 @@ def _estimated_rows(patents: QuerySet[Patent]) -> int:
 
 
 def _by_date(
-    compiled: query_language.CompiledQuery, filters: Filters, offset: int, limit: int, highlight: str
+    compiled: query_language.CompiledQuery, filters: Filters, offset: int, limit: int, highlight: Highlight
 ) -> Results:
     """Newest first: every match is in order, so the total is counted (up to MAX_RESULTS + 1)."""
     if compiled.matches_nothing:
@@ -794,7 +800,7 @@ def _page(
     mode: Mode,
     ranked: Sequence[tuple[int, float]],
     *,
-    highlight: str,
+    highlight: Highlight,
     offset: int,
     limit: int,
     sort: Sort,
@@ -807,7 +813,10 @@ def _page(
         ranked = _newest_first(ranked)
     window = list(ranked[offset : offset + limit])
     patents = _with_snippets([patent_id for patent_id, _ in window], highlight)
-    hits = [Hit(patents[patent_id], score, patents[patent_id].snippet) for patent_id, score in window]
+    hits = [
+        Hit(patents[patent_id], score, patents[patent_id].snippet, getattr(patents[patent_id], "title_html", ""))
+        for patent_id, score in window
+    ]
     return Results(mode, hits, total, total_is_exact, offset, limit)
 
 
@@ -824,8 +833,16 @@ def _newest_first(ranked: Sequence[tuple[int, float]]) -> list[tuple[int, float]
     return sorted(ranked, key=lambda item: (dates[item[0]], item[0]), reverse=True)
 
 
-def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:
+def _marks(compiled: query_language.CompiledQuery) -> Highlight:
+    """What marks a page's matches: ts_headline's tsquery, or, where every occurrence of a word is not
+    a match (fields, phrases, proximity), the query itself (search/highlighting.py)."""
+    return compiled.tree if compiled.uses_positions and compiled.tree is not None else compiled.tsquery
+
+
+def _with_snippets(ids: list[int], tsquery: Highlight) -> dict[int, Patent]:
     """The page's documents, each with a snippet that shows why it matched."""
+    if not isinstance(tsquery, str):
+        return _with_faithful_snippets(ids, tsquery)
     patents = Patent.objects.filter(pk__in=ids).only(*LIST_FIELDS, "abstract")
     if tsquery:
         patents = patents.annotate(
@@ -841,6 +858,15 @@ def _with_snippets(ids: list[int], tsquery: str) -> dict[int, Patent]:
     for patent in found.values():
         headline = getattr(patent, "headline", "")
         patent.snippet = _snippet_html(headline) if _START in headline else _lead(patent.abstract)
+    return found
+
+
+def _with_faithful_snippets(ids: list[int], tree: query_language.Node) -> dict[int, Patent]:
+    found = {patent.pk: patent for patent in Patent.objects.filter(pk__in=ids).only(*LIST_FIELDS, "abstract", "claims")}
+    for patent_id, (title, snippet) in highlighting.mark(list(found.values()), tree).items():
+        patent = found[patent_id]
+        patent.snippet = snippet or _lead(patent.abstract)
+        patent.title_html = title if "<mark>" in title else ""
     return found
 
 

@@ -295,3 +295,14 @@ def test_without_javascript_search_works_without_the_history(
     assert result_titles(page) == ["Wheeled hand truck"]
     assert page.locator("#search-history").is_hidden()
     context.close()
+
+
+def test_marks_are_faithful_to_the_field_a_query_names(page: Page, imported: dict[str, Patent]) -> None:
+    page.goto("/search/?q=truck&mode=fulltext")
+    assert page.locator(".snippet mark").count() > 0  # the truck's abstract and claims say truck too
+
+    page.goto("/search/?q=truck.ti.&mode=fulltext")
+
+    assert page.locator(".result-title mark").all_inner_texts() == ["truck"]
+    assert page.locator(".snippet mark").count() == 0
+    screenshot(page, "results-title-field")
