@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from generation.pipeline import SampledBatch, record_batch
 from generation.runs import create_run
 from generation.work import CHECKS_RERUN
 from search.models import Patent
+from tests import factories
+from tests.conftest import service_environment
 from tests.factories import top_down
 from tests.generation.test_pipeline import BELL, batch_of
 
@@ -298,23 +302,57 @@ def stop_all() -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait()
 
 
+@pytest.fixture
+def served(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+    """`make run`'s stack on loopback (manage.py serve: web server, worker, beat) over the test database; its URL.
+
+    Leases expire after 4 s, so a killed contributor's unit comes back within the test.
+    """
+    factories.patent()  # a store that is not empty: serve imports no sample corpus
+    port = free_port()
+    log = tmp_path / "serve.log"
+    serve = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=BASE_DIR,
+        env={**service_environment(), "WORK_LEASE_SECONDS": "4", "PYTHONUNBUFFERED": "1"},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/contributors/", timeout=10).close()
+            break
+        except OSError:
+            assert serve.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.5)
+    yield url
+    serve.terminate()  # serve stops its worker and web server with it
+    assert serve.wait(timeout=60) == 0, log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_contributor_processes_complete_a_run_exactly_once_when_one_is_killed_mid_unit(
-    live_server: LiveServer,
-    transactional_db: None,
-    settings: SettingsWrapper,
+    served: str,
     tiny_generator: Path,
     tmp_path: Path,
     stop_all: list[subprocess.Popen[bytes]],
 ) -> None:
-    settings.WORK_LEASE_SECONDS = 4
     run = contributors_run(tiny_generator, count=5 * 32)
     ada, ada_token = Contributor.issue(display_name="Ada")
     bob, bob_token = Contributor.issue(display_name="Bob")
     ada_log, bob_log = tmp_path / "ada.log", tmp_path / "bob.log"
 
-    stop_all.append(ada_process := contributor_process(live_server.url, ada_token, ada_log))
+    stop_all.append(ada_process := contributor_process(served, ada_token, ada_log))
     wait_for(ada_log, "leased unit")
-    stop_all.append(bob_process := contributor_process(live_server.url, bob_token, bob_log))
+    stop_all.append(bob_process := contributor_process(served, bob_token, bob_log))
     wait_for(ada_log, "leased unit", count=2)  # Ada finished one unit and holds a second
     ada_process.send_signal(signal.SIGKILL)
     ada_process.wait()
