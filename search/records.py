@@ -10,6 +10,7 @@ and Merkle root, which commit to every document published up to then.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from fpdf import FPDF
 
 from publications.models import DailyManifest
 from search.models import Origin, Patent
-from search.pdf import FONTS
+from search.pdf import FONTS, paragraph
 
 MAX_ENTRIES = 1000
 # Bounds on what a browser may send, so a record stays a record: a query is at most 4,000
@@ -159,19 +160,19 @@ def pdf(searches: list[Entry], db: Database, made_at: datetime.datetime) -> byte
     document.set_margins(20, 18, 20)
     document.set_auto_page_break(auto=True, margin=18)
     document.add_page()
-    width = document.epw
     title, *about = header(db, made_at)
     document.set_font("DejaVu", "B", 15)
-    document.multi_cell(width, 8, title)
+    paragraph(document, 8, title)
     document.set_font("DejaVu", size=9)
     for line in about:
-        document.multi_cell(width, 5, line.strip())
+        paragraph(document, 5, line.strip())
     for entry in searches:
         first, *details = entry_lines(entry)
         document.ln(3)
         document.set_font("DejaVu", "B", 10)
-        document.multi_cell(width, 6, first)
+        paragraph(document, 6, first)
         document.set_font("DejaVu", size=9)
         for line in details:
-            document.multi_cell(width, 5, line.strip())
+            # The text record aligns its values with spaces; in a proportional font one space reads better.
+            paragraph(document, 5, re.sub(r":\s+", ": ", line.strip(), count=1))
     return bytes(document.output())

@@ -168,6 +168,19 @@ def test_downloads_are_immutable(
         assert response.content.decode() == generated.text
 
 
+def test_a_patents_pdf_reads_in_order_from_the_left_margin(client: Client, imported: dict[str, Patent]) -> None:
+    """Every paragraph starts at the left margin, the abstract and claims after their headings."""
+    from pypdf import PdfReader
+
+    truck = imported["US11147202B2"]
+    reader = PdfReader(io.BytesIO(client.get(f"/patents/{truck.public_id}.pdf").content))
+    lines = [line for page in reader.pages for line in page.extract_text(extraction_mode="layout").splitlines()]
+
+    assert [line for line in lines if line.strip() and line.startswith("  ")] == []
+    text = " ".join(" ".join(lines).split())
+    assert text.index("Abstract A wheeled hand truck") < text.index("Claims 1. A wheeled hand truck comprising")
+
+
 def test_exports_hold_every_result_in_csv_ris_and_bibtex(client: Client, imported: dict[str, Patent]) -> None:
     rows = list(csv.DictReader(io.StringIO(client.get("/search/export.csv", {"q": "comprising"}).content.decode())))
     ris = client.get("/search/export.ris", {"q": "comprising"}).content.decode()

@@ -95,6 +95,8 @@ def test_the_pdf_record_says_the_same_and_its_text_can_be_read_back(client: Clie
     ):
         assert expected in " ".join(text.split()), expected
     assert reader.metadata.title == "Search record"
+    layout = [line for page in reader.pages for line in page.extract_text(extraction_mode="layout").splitlines()]
+    assert [line for line in layout if line.strip() and line.startswith("  ")] == []  # each line at the margin
 
 
 def test_a_record_is_made_without_storing_anything(client: Client, archive: DailyManifest) -> None:
