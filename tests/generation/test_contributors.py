@@ -12,10 +12,14 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pytest_django.fixtures import Settings as SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 
@@ -396,3 +400,50 @@ def test_a_contributor_stopped_with_ctrl_c_gives_its_unit_back(
     lease = WorkLease.objects.get()
     assert (lease.released_at is not None, lease.returned_at) == (True, None)
     assert "gave unit" in log.read_text()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def upload_like(unit: dict) -> st.SearchStrategy[object]:
+    """Bodies near a real upload (each field replaced by anything) and bodies of anything at all."""
+    genuine = json.loads(upload_of(unit))
+    output = genuine["outputs"][0]
+    mutated_output = st.fixed_dictionaries({key: st.one_of(st.just(value), JSON) for key, value in output.items()})
+    near = st.fixed_dictionaries(
+        {"outputs": st.lists(mutated_output, max_size=3) | JSON, "cpu_seconds": JSON, "wall_seconds": JSON}
+    )
+    return near | JSON
+
+
+@pytest.mark.django_db
+def test_any_body_or_id_sent_by_a_contributor_gets_a_4xx_with_a_message_never_a_5xx(
+    client: Client, tiny_generator: Path, settings: SettingsWrapper
+) -> None:
+    settings.RATE_LIMIT_CONTRIBUTOR = "1000000/m"
+    contributors_run(tiny_generator, count=8)
+    _, token = Contributor.issue()
+    unit = client.post("/api/work", **bearer(token)).json()
+
+    @hypothesis_settings(max_examples=150, deadline=None)
+    # None stands for the unit the token holds now (it is given back and leased again as the test goes).
+    @given(body=upload_like(unit), unit_id=st.one_of(st.none(), st.integers(), st.text(max_size=12)))
+    def every_answer_is_a_refusal_with_a_reason(body: object, unit_id: object) -> None:
+        path = quote(str(unit["id"] if unit_id is None else unit_id), safe="")
+        for url in (f"/api/work/{path}/results", f"/api/work/{path}/release", "/api/work"):
+            response = client.post(url, json.dumps(body), "application/json", **bearer(token))
+            assert response.status_code < 500, (url, body, response.content[:500])
+            if response.status_code >= 400 and not response["Content-Type"].startswith("application/json"):
+                assert response.status_code == 404, (url, body)  # an id that makes a path no endpoint has
+            elif response.status_code >= 400:
+                answer = response.json()
+                assert answer.get("message") or answer.get("detail"), (url, body, answer)
+            if url == "/api/work" and response.status_code == 200:
+                unit.update(response.json())  # the unit given back above, leased again for the next body
+
+    every_answer_is_a_refusal_with_a_reason()
+    assert Generation.objects.filter(run__for_contributors=True).count() in (0, 8)  # a whole unit, or nothing

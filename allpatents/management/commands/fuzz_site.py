@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 from tqdm import tqdm
@@ -27,6 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--schemathesis-examples", type=int, default=100, help="Per API operation; 0 skips it.")
 
     def handle(self, *args: Any, count: int, seed: int, schemathesis_examples: int, verbosity: int, **options: Any):
+        # The pages are rendered as production renders them (DEBUG off), with hashed static file names:
+        # without the manifest collectstatic writes, every page would be a 500 of our own making.
+        call_command("collectstatic", interactive=False, verbosity=0)
         # Thousands of 404s and 400s are the point; only server errors are worth a log line.
         logging.getLogger("django.request").setLevel(logging.ERROR)
         with (
