@@ -218,6 +218,11 @@ def sync(location: str) -> Report:
                 fresh.append((date, entry))
         for checked in _checked_chain(source, fresh, latest):
             _store(_verified_dump(source, checked), report)
+    except (KeyError, TypeError, ValueError, AttributeError, EOFError, OSError) as error:
+        # A field missing or of the wrong kind, JSON or gzip that does not parse: the source is not a record.
+        problem = MirrorError(f"the source's record is malformed ({type(error).__name__}: {error})")
+        Mirror.objects.filter(pk=mirror.pk).update(last_error=str(problem)[:2000])
+        raise problem from error
     except MirrorError as error:
         Mirror.objects.filter(pk=mirror.pk).update(last_error=str(error)[:2000])
         _cache(lambda: cache.delete(CACHE_KEY))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import hashlib
 import json
 import shutil
 import socket
@@ -25,7 +26,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from allpatents.settings import redis_database
 from allpatents.web import gunicorn_command
-from publications import manifests, ots, timestamps
+from publications import manifests, merkle, ots, timestamps
 from publications.models import DailyManifest, Mirror, OpenTimestampsProof
 from search.models import Patent, Tombstone
 from tests import factories
@@ -212,9 +213,6 @@ def test_a_tampered_dump_stops_the_mirror_at_its_day_and_a_later_run_resumes_the
 
 def forge_first_day(folder: Path) -> None:
     """A consistent rewrite of the first day: a document's text, its hash, the dump, the root, the index."""
-    import hashlib
-
-    from publications import merkle
 
     date = str(day(2))
     dump_file = folder / date / "documents.jsonl.gz"
@@ -416,4 +414,22 @@ def test_a_days_opentimestamps_proof_is_copied_checked_and_later_completed(
     forget_everything()
     with pytest.raises(CommandError, match=f"{day(2)}: the OpenTimestamps proof commits to another hash"):
         call_command("mirror", str(complete))
+    assert DailyManifest.objects.count() == 0
+
+
+def test_a_source_that_is_not_a_record_stops_the_mirror_with_a_message(
+    downloaded: tuple[Path, dict[str, list[tuple[object, ...]]]],
+) -> None:
+    folder, _ = downloaded
+    manifest = folder / str(day(2)) / "manifest.json"
+    text = manifest.read_text()
+    manifest.write_text(text[: len(text) // 2])
+
+    def matching_the_cut_manifest(index: dict[str, Any]) -> None:
+        index["days"][0]["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+    edit_index(folder, matching_the_cut_manifest)
+
+    with pytest.raises(CommandError, match=r"the source's record is malformed \(JSONDecodeError"):
+        call_command("mirror", str(folder))
     assert DailyManifest.objects.count() == 0
