@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,15 +16,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from allpatents.embedded import free_port
 from allpatents.web import gunicorn_command
 from tests import factories
 from tests.conftest import BASE_DIR, service_environment
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def log_files() -> list[Path]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from pytest_django.fixtures import Settings as SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 
+from allpatents.embedded import free_port
 from generation.engine import DecodingParameters
 from generation.likelihood import LikelihoodScore
 from generation.models import Contributor, Generation, GenerationRun, PromptMode, WorkLease
@@ -254,11 +254,7 @@ def test_a_published_contribution_records_who_generated_it_and_which_checks_the_
 def test_a_contributor_retries_with_backoff_while_the_server_is_away_and_stops_cleanly(
     tmp_path: Path, stop_all: list[subprocess.Popen[bytes]]
 ) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nothing listens on
     log = tmp_path / "contributor.log"
     stop_all.append(process := contributor_process(f"http://127.0.0.1:{port}", "apc_x", log))
     wait_for(log, "retrying in 2 s")
@@ -335,12 +331,6 @@ def served(transactional_db: None, tmp_path: Path) -> Iterator[str]:
     yield url
     serve.terminate()  # serve stops its worker and web server with it
     assert serve.wait(timeout=60) == 0, log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_two_contributor_processes_complete_a_run_exactly_once_when_one_is_killed_mid_unit(

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 
+from allpatents.embedded import free_port
 from allpatents.settings import redis_database
 from allpatents.web import gunicorn_command
 from publications import manifests, merkle, ots, timestamps
@@ -285,12 +285,6 @@ def copy_database(transactional_db: None) -> Iterator[str]:
     yield service_environment()["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(**server, dbname="postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_running_installation_mirrored_into_another_on_loopback_verifies_there_and_names_its_origin(
