@@ -14,6 +14,8 @@ urlpatterns = [
     path("publications/", views.evidence, name="evidence"),
     path("publications/procedure/", views.procedure, name="procedure"),
     path("publications/index.json", views.index, name="index"),
+    # The examiner's record of a search session: evidence for the file, made from the browser's history.
+    path("search/record/", views.search_record, name="search_record"),
     path("publications/tsa-certificates.pem", views.tsa_certificates, name="tsa_certificates"),
     re_path(r"^publications/(?P<date>\d{4}-\d{2}-\d{2})/manifest\.json$", views.manifest, name="manifest"),
     re_path(

@@ -1,4 +1,4 @@
-"""Browsing the archive (by day, month, run and classification), robots.txt and the daily evidence."""
+"""Browsing the archive (by day, month, run and classification), robots.txt, evidence, the search record."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from django.db.models.functions import TruncDay, TruncMonth
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from generation.models import GenerationRun
-from publications import manifests, mirroring, timestamps
+from publications import manifests, mirroring, search_records, timestamps
 from publications.models import DailyManifest, ManifestTimestamp, OpenTimestampsProof
 from search.models import LIST_FIELDS, Patent
 
@@ -271,3 +273,26 @@ def _subclass_counts() -> list[tuple[str, int]]:
             counts = cursor.fetchall()
         cache.set("publications:subclass-counts", counts, 600)  # a full scan: once per ten minutes
     return counts
+
+
+@require_POST
+@never_cache
+def search_record(request: HttpRequest) -> HttpResponse:
+    """The session's search record, as PDF or text, from the history the browser sends; nothing of it is kept."""
+    try:
+        searches = search_records.entries(json.loads(request.POST.get("history") or "null"))
+    except ValueError as error:  # not JSON, or not a history (search_records.InvalidHistory)
+        return HttpResponse(f"No search record: {error}\n", status=400, content_type="text/plain; charset=utf-8")
+    kind = request.POST.get("format")
+    if kind not in ("pdf", "txt"):
+        return HttpResponse("The format must be pdf or txt.\n", status=400, content_type="text/plain; charset=utf-8")
+    made_at = timezone.now().replace(microsecond=0)
+    database = search_records.database(request.build_absolute_uri("/").rstrip("/"), request.build_absolute_uri)
+    if kind == "pdf":
+        response = HttpResponse(search_records.pdf(searches, database, made_at), content_type="application/pdf")
+    else:
+        response = HttpResponse(
+            search_records.text(searches, database, made_at), content_type="text/plain; charset=utf-8"
+        )
+    response["Content-Disposition"] = f'attachment; filename="search-record-{made_at:%Y%m%d-%H%M%S}.{kind}"'
+    return response

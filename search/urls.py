@@ -7,7 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("search/", views.search, name="search"),
     path("search/text/", views.search_by_text, name="by_text"),
-    path("search/record/", views.record, name="record"),
     path("search/syntax/", views.syntax, name="syntax"),
     re_path(r"^search/export\.(?P<extension>csv|ris|bib)$", document_views.export, name="export"),
     path("patents/<str:public_id>/", document_views.patent, name="patent"),

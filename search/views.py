@@ -5,16 +5,14 @@ inventor's invention): search pages answer GET requests, send no-store and
 noindex, and the django.server request log is silenced in settings.
 """
 
-import json
-
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from search import records, searching
+from search import searching
 from search.forms import RESULTS_PER_PAGE, SearchForm, TextSearchForm
 from search.models import LIST_FIELDS, Origin, Patent
 
@@ -96,24 +94,3 @@ def _pages(request: HttpRequest, results: searching.Results | None) -> dict[str,
             links[name] = parameters.urlencode()
     links["number"] = str(number)
     return links
-
-
-@require_POST
-@never_cache
-def record(request: HttpRequest) -> HttpResponse:
-    """The session's search record, as PDF or text, from the history the browser sends; nothing of it is kept."""
-    try:
-        searches = records.entries(json.loads(request.POST.get("history") or "null"))
-    except ValueError as error:  # not JSON, or not a history (records.InvalidHistory)
-        return HttpResponse(f"No search record: {error}\n", status=400, content_type="text/plain; charset=utf-8")
-    kind = request.POST.get("format")
-    if kind not in ("pdf", "txt"):
-        return HttpResponse("The format must be pdf or txt.\n", status=400, content_type="text/plain; charset=utf-8")
-    made_at = timezone.now().replace(microsecond=0)
-    database = records.database(request.build_absolute_uri("/").rstrip("/"), request.build_absolute_uri)
-    if kind == "pdf":
-        response = HttpResponse(records.pdf(searches, database, made_at), content_type="application/pdf")
-    else:
-        response = HttpResponse(records.text(searches, database, made_at), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="search-record-{made_at:%Y%m%d-%H%M%S}.{kind}"'
-    return response
