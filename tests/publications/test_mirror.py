@@ -427,3 +427,20 @@ def test_a_source_that_is_not_a_record_stops_the_mirror_with_a_message(
     with pytest.raises(CommandError, match=r"the source's record is malformed \(JSONDecodeError"):
         call_command("mirror", str(folder))
     assert DailyManifest.objects.count() == 0
+
+
+def test_a_copy_of_a_copy_still_names_and_links_the_first_origin(
+    downloaded: tuple[Path, dict[str, list[tuple[object, ...]]]], tmp_path: Path
+) -> None:
+    folder, origin = downloaded
+    call_command("mirror", str(folder))
+    download(second := tmp_path / "from-the-copy")  # what a copy serves at its /publications/
+    forget_everything()
+
+    call_command("mirror", str(second))
+
+    assert json.loads((second / "index.json").read_text())["record_of"] == "https://origin.example"
+    assert Mirror.objects.get().origin == "https://origin.example"
+    assert record_of_origin() == origin
+    assert {copy.mirrored_from.split("/patents/")[0] for copy in Patent.objects.all()} == {"https://origin.example"}
+    assert manifests.verify().problems == []
