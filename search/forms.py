@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django import forms
 
 from search import query as query_language
@@ -89,8 +91,9 @@ class SearchForm(FiltersForm):
             if isinstance(value, str) and query_language.SET_REFERENCE.fullmatch(name)
         }
 
+    @cached_property
     def expanded_query(self) -> str:
-        """The query as it runs: its L-numbers replaced by their sets' queries."""
+        """The query as it runs: its L-numbers replaced by their sets' queries (once per request)."""
         try:
             return query_language.expand_sets(self.cleaned_data["q"], self.sets())
         except query_language.QuerySyntaxError as error:
@@ -100,7 +103,7 @@ class SearchForm(FiltersForm):
         data = self.cleaned_data
         page = data.get("page") or 1
         return searching.search(
-            self.expanded_query(),
+            self.expanded_query,
             mode=data.get("mode") or None,
             filters=self.filters(),
             sort=data.get("sort") or "relevance",

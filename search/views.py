@@ -52,7 +52,7 @@ def _history_entry(form: SearchForm, results: searching.Results) -> dict[str, ob
         conditions.append("Between bare words: OR")
     return {
         "typed": form.cleaned_data["q"],
-        "expanded": form.expanded_query(),
+        "expanded": form.expanded_query,
         "mode": results.mode_label,
         "filters": conditions,
         "hits": results.total,
