@@ -34,12 +34,11 @@ LEAD_IN = 6  # words shown before a fragment's first mark
 
 @dataclass(frozen=True)
 class Word:
-    piece: int  # 0 the title, 1 the abstract, 2… the claims in order
+    piece: int  # 0 the title, 1 the abstract, 2… the claims in order: each a paragraph
     start: int
     end: int
     text: str  # lower case
     sentence: int
-    paragraph: int
 
     @property
     def field(self) -> str:
@@ -50,18 +49,15 @@ class Document:
     """A document's words with their places, and the query's match in them."""
 
     def __init__(self, patent: Patent, lexemes: dict[str, str | None]) -> None:
-        self.pieces = [patent.title, patent.abstract, *(claim["text"] for claim in patent.claims)]
+        self.pieces = _texts(patent)
         self.lexemes = lexemes
         self.words: list[Word] = []
         sentence = 0
         for piece, text in enumerate(self.pieces):
             breaks = [0] + [match.end() for match in SENTENCE_BREAK.finditer(text)]
-            paragraph = min(piece, 1) if piece < 2 else piece
             for match in WORD.finditer(text):
                 within = bisect.bisect_right(breaks, match.start()) - 1
-                self.words.append(
-                    Word(piece, match.start(), match.end(), match.group().lower(), sentence + within, paragraph)
-                )
+                self.words.append(Word(piece, match.start(), match.end(), match.group().lower(), sentence + within))
             sentence += len(breaks)
 
     def is_term(self, index: int, term: Term) -> bool:
@@ -125,7 +121,7 @@ class Document:
             distance = j - i if node.ordered else abs(j - i)
             return 1 <= distance <= node.distance
         a, b = self.words[i], self.words[j]
-        apart = abs(a.sentence - b.sentence) if node.unit == "sentence" else abs(a.paragraph - b.paragraph)
+        apart = abs(a.sentence - b.sentence) if node.unit == "sentence" else abs(a.piece - b.piece)
         return apart <= node.distance - 1
 
     def title_html(self, marked: set[int]) -> str:
@@ -156,7 +152,7 @@ class Document:
 
 
 def _shifted(word: Word, offset: int) -> Word:
-    return Word(word.piece, word.start - offset, word.end - offset, word.text, word.sentence, word.paragraph)
+    return Word(word.piece, word.start - offset, word.end - offset, word.text, word.sentence)
 
 
 def _marked_html(text: str, marks: Sequence[Word]) -> str:
