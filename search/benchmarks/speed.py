@@ -34,11 +34,12 @@ BULK_INDEXES: dict[type[Model], tuple[str, ...]] = {
 # Ids are given, so the passages can name their document in the same COPY pass.
 COPY_COLUMNS = (
     "id, title, abstract, claims, text, origin, source_id, source_date, cpc, ipc, "
-    "model_name, model_revision, prompt_mode, decoding, quality_flags, embedding"
+    "model_name, model_revision, prompt_mode, decoding, quality_flags, contributed_by, checks_rerun, mirrored_from, "
+    "embedding"
 )
 COPY_TYPES = [
     "int8", "text", "text", "jsonb", "text", "varchar", "varchar", "date", "varchar[]", "varchar[]",
-    "varchar", "varchar", "varchar", "jsonb", "jsonb", "vector",
+    "varchar", "varchar", "varchar", "jsonb", "jsonb", "varchar", "jsonb", "varchar", "vector",
 ]  # fmt: skip
 CHUNK = 20_000
 
@@ -142,7 +143,8 @@ def _copy_chunk(conn: psycopg.Connection, pool: synthetic.SentencePool, start: i
             copy.write_row(
                 (
                     number, patent.title, patent.abstract, Jsonb(patent.claims), patent.text, "reference",
-                    patent.source_id, patent.date, patent.cpc, [], "", "", "", Jsonb({}), Jsonb([]), patent.embedding,
+                    patent.source_id, patent.date, patent.cpc, [], "", "", "", Jsonb({}), Jsonb([]), "", Jsonb([]), "",
+                    patent.embedding,
                 )
             )  # fmt: skip
     with (
