@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from generation.checking import check_patent
+from generation.checking import CITED_CLAIM, CLAIM_START, check_patent
 from generation.pipeline import check_novelty
 from generation.training import DATA_DIR, EXTRA_CORPUS, bottom_up_text, read_corpus, top_down_text
 from search.embedding import DocumentText, embed_documents
@@ -118,9 +118,37 @@ def _render(index: int, title: str, abstract: str, claims: Sequence[str]) -> str
 def real_cases(records: Sequence[dict], stored: dict[str, int]) -> list[Case]:
     """Each patent in both orders, as the model would write it; novelty against every other stored document."""
     return [
-        Case(render(r["title"], r["abstract"], r["claims"]), exclude=stored.get(r["id"]))
+        Case(render(r["title"], r["abstract"], as_numbered_at_grant(r["claims"])), exclude=stored.get(r["id"]))
         for r in records
         for render in (top_down_text, bottom_up_text)
+    ]
+
+
+def as_numbered_at_grant(claims: Sequence[str]) -> list[str]:
+    """The claims numbered 1..n, each citation following its claim, as the model numbers them.
+
+    Some records leave out cancelled claims ("7. A system ..." first, or 19 then 23) or number one
+    twice; a patent is renumbered this way when it is granted (37 CFR 1.126), and structure-aware
+    decoding can only write 1..n. Records already in order, and those with cancelled ranges
+    ("1-18. (canceled)"), are left as they are; a citation of a claim the record lacks stays.
+    """
+    starts = [CLAIM_START.match(claim) for claim in claims]
+    if not all(starts) or any(start[2] for start in starts if start):
+        return list(claims)
+    numbers = [int(start[1]) for start in starts if start]
+    if numbers == list(range(1, len(numbers) + 1)):
+        return list(claims)
+    new_number: dict[int, int] = {}
+    for position, number in enumerate(numbers, start=1):
+        new_number.setdefault(number, position)
+
+    def cite(match: re.Match[str]) -> str:
+        return re.sub(r"\d+", lambda n: str(new_number.get(int(n[0]), n[0])), match[0])
+
+    return [
+        f"{position}. " + CITED_CLAIM.sub(cite, claim[start.end() :])
+        for position, (claim, start) in enumerate(zip(claims, starts, strict=True), start=1)
+        if start
     ]
 
 

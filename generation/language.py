@@ -24,6 +24,7 @@ VOCABULARY_CORPORA = (DATA_DIR / "patents-sample" / "patents.jsonl", DATA_DIR / 
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _LOWER_WORD = re.compile(r"\b[a-z]{2,}\b")
+_DOUBLED = re.compile(r"\b([a-z]{2,})(?=\s+\1\b(?!-))")
 # A claim element with nothing in it: an article or "said" straight before punctuation
 # ("comprising: a ."), or a list that opens and closes at once ("comprising: ;").
 # An article with nothing after it but punctuation ("comprising: a ."), or a list closed as soon as it opens
@@ -136,9 +137,11 @@ def non_word_share(text: str) -> float:
 
 
 def doubled_words(text: str) -> int:
-    """Times a word follows itself ("a surgical surgical device"); numbers and "that that" aside."""
-    words = _LOWER_WORD.findall(text.lower())
-    return sum(a == b and a not in {"that", "had", "is"} for a, b in itertools.pairwise(words))
+    """Times a word follows itself ("a surgical surgical device"); numbers and "that that" aside.
+
+    Only a space between them: "a female-female terminal" and "(canceled) 2. (canceled)" are real text.
+    """
+    return sum(word not in {"that", "had", "is"} for word in _DOUBLED.findall(text.lower()))
 
 
 # "a" before a word that starts with a vowel sound ("a electrode"); of the words in u only those whose u is
@@ -151,9 +154,15 @@ _NOT_AFTER_A = frozenset(
 # "an" before a consonant ("an treatment"); lowercase words only, since acronyms take "an" by their sound
 # ("an LED", "an RF signal"), as do the words whose h is silent.
 _AN_BEFORE_CONSONANT = re.compile(r"\b[aA]n\s+((?!hour|honest|honou?r|heir|herb)[bcdfghjklmnpqrstvwxz][a-z]{2,})\b")
-# A thing related to itself: "the user is detected by the user", "a portion of the portion".
+# A thing related to itself: "the user is detected by the user", "a portion of the portion". Only where the
+# second one ends its noun phrase: "the fuel from the fuel container" and "a surface of the surface acoustic
+# wave element" are real patents' words (the word names a part of something longer), "a first of the
+# first configured" is not (a participle is no noun).
 _SELF_RELATION = re.compile(
-    r"\b(?:the|a|an|said)\s+([a-z]{3,})\s+(?:of|by|to|from|in|with|on)\s+(?:the|a|an|said)\s+\1\b", re.IGNORECASE
+    r"\b(?:the|a|an|said)\s+([a-z]{3,})\s+(?:of|by|to|from|in|with|on)\s+(?:the|a|an|said)\s+\1\b"
+    r"(?!-|\s+(?!(?:and|or|is|are|was|be|being|has|have|to|of|in|on|at|by|for|with|from|that|which|wherein|"
+    r"when|while|so|as|into|onto|through|such|than|then|thereof|therein)\b)(?![a-z]*(?:ed|ing|ly)\b)[a-z]{2,})",
+    re.IGNORECASE,
 )
 
 
@@ -185,7 +194,8 @@ def has_loop(text: str, *, longest: int = 25, copies: int = 3) -> bool:
     `copies` copies of a span of `size` words are (copies - 1) * size positions in a row where a word
     equals the word `size` after it.
     """
-    words = text.lower().split()
+    # Punctuation alone is no word: ". . ." and "0, 1, . . . n" are a real patent's ellipses.
+    words = [word for word in text.lower().split() if any(char.isalnum() for char in word)]
     for size in range(1, longest + 1):
         needed, run = (copies - 1) * size, 0
         for first, second in zip(words, words[size:], strict=False):

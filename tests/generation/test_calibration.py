@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from generation.calibration import KINDS, Case, complete_patents, corrupted_cases, judge, real_cases
+from generation.calibration import (
+    KINDS,
+    Case,
+    as_numbered_at_grant,
+    complete_patents,
+    corrupted_cases,
+    judge,
+    real_cases,
+)
 from generation.checking import check_patent
 from search.models import Patent
 
@@ -36,6 +44,18 @@ def test_real_patents_pass_in_both_orders_and_parse_to_the_same_document() -> No
     assert sum(judgement.accepted for judgement in judgements) >= 0.9 * len(cases)
     for top_down, bottom_up in zip(cases[::2], cases[1::2], strict=True):
         assert check_patent(top_down.text).parsed == check_patent(bottom_up.text).parsed
+
+
+def test_claims_the_record_numbers_with_gaps_are_renumbered_with_their_citations() -> None:
+    claims = ["7. A reel comprising: a drum.", "8. The reel of claim 7, wherein", "12. The reel of claims 7 or 8."]
+
+    assert as_numbered_at_grant(claims) == [
+        "1. A reel comprising: a drum.",
+        "2. The reel of claim 1, wherein",
+        "3. The reel of claims 1 or 2.",
+    ]
+    in_order = ["1-3. (canceled)", "4. A reel comprising: a drum.", "5. The reel of claim 9."]
+    assert as_numbered_at_grant(in_order) == in_order
 
 
 def test_a_verbatim_copy_of_a_stored_patent_is_rejected_and_the_patent_itself_is_new_against_the_others(

@@ -197,3 +197,32 @@ def test_claim_1_that_speaks_of_a_claim_is_dependent() -> None:
     text = top_down(claims=["1. A method of claim six, comprising: turning a drum on an axle of a frame.", *CLAIMS[1:]])
 
     assert Rejection.CLAIM_1_DEPENDENT in check_patent(text).reasons
+
+
+def test_a_thing_related_to_itself_is_a_slip_only_where_its_noun_phrase_ends() -> None:
+    from generation.language import grammar_errors
+
+    real = "supplying the fuel from the fuel container to a surface of the surface acoustic wave element"
+    assert grammar_errors(real) == 0
+    assert grammar_errors("it is detected by the user by the user. A portion of the portion is cut") == 2
+    assert grammar_errors("using a first of the first configured to cut") == 1
+
+
+def test_a_doubled_word_needs_a_space_between_not_a_hyphen_or_a_claim_number() -> None:
+    from generation.language import doubled_words
+
+    assert doubled_words("a female-female terminal; 1. (canceled) 2. (canceled) 3. A box") == 0
+    assert doubled_words("A surgical surgical device with a tissue tissue clamp") == 2
+
+
+def test_an_ellipsis_is_no_loop() -> None:
+    from generation.language import has_loop
+
+    assert not has_loop("columns 0, 1, . . . n1-1; and the cards ace of hearts . . . nine of hearts")
+    assert has_loop("the valve the valve the valve opens")
+
+
+def test_a_real_claim_set_of_130_claims_is_numbered_correctly() -> None:
+    claims = [CLAIMS[0], *(f"{n}. The hose reel of claim 1, wherein the frame is steel." for n in range(2, 131))]
+
+    assert Rejection.CLAIM_NUMBERING not in check_patent(top_down(claims=claims)).reasons
