@@ -170,9 +170,20 @@ def embed_documents(documents: Sequence[DocumentText]) -> list[np.ndarray]:
     return [vectors.mean for vectors in embed_passages(documents)]
 
 
+# A pasted application of 200,000 characters is about 120 chunks, 20 s of both cores: a stranger's
+# request may not cost that. The mean of chunks spread evenly over the text stands in for all of them.
+MAX_QUERY_CHUNKS = 24
+
+
 def embed_query(text: str) -> np.ndarray:
-    """A query's vector. A pasted claim or application is embedded like a document, chunk by chunk."""
+    """A query's vector. A pasted claim or application is embedded like a document, chunk by chunk.
+
+    At most MAX_QUERY_CHUNKS chunks, the first, the last and others evenly between, are embedded.
+    """
     paragraphs = [paragraph.strip() for paragraph in text.split("\n") if paragraph.strip()]
-    vectors = embed_texts(chunk_pieces(paragraphs or [text]))
+    chunks = chunk_pieces(paragraphs or [text])
+    if len(chunks) > MAX_QUERY_CHUNKS:
+        chunks = [chunks[int(i)] for i in np.linspace(0, len(chunks) - 1, MAX_QUERY_CHUNKS).round()]
+    vectors = embed_texts(chunks)
     mean = vectors.mean(axis=0)
     return mean / np.linalg.norm(mean)

@@ -38,3 +38,22 @@ def test_the_last_claims_move_the_document_vector(db: None) -> None:
 
     assert float(np.linalg.norm(plain)) == pytest.approx(1.0, abs=1e-5)
     assert float(plain @ with_late_claim) < 0.99
+
+
+def test_a_pasted_text_is_embedded_from_at_most_the_chunk_limit_spread_over_it(monkeypatch) -> None:
+    from search import embedding
+
+    paragraphs = [f"Paragraph {number}: a valve with a spring holds the door." for number in range(400)]
+    chunks = embedding.chunk_pieces(paragraphs)
+    embedded: list[list[str]] = []
+    real = embedding.embed_texts
+    monkeypatch.setattr(embedding, "MAX_QUERY_CHUNKS", 4)
+    monkeypatch.setattr(embedding, "embed_texts", lambda texts: embedded.append(list(texts)) or real(texts))
+
+    vector = embedding.embed_query("\n".join(paragraphs))
+
+    assert len(chunks) > embedding.MAX_QUERY_CHUNKS
+    assert len(embedded) == 1
+    assert embedded[0] == [chunks[0], chunks[6], chunks[13], chunks[19]]
+    mean = real(embedded[0]).mean(axis=0)
+    assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-6)

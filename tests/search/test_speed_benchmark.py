@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from search import searching
-from search.benchmarks import speed, synthetic
+from search.benchmarks import speed, synthetic, worst
 from search.importing import SAMPLE_CORPUS, read_records
 from search.models import Patent, PatentPassage
 from search.searching import Filters
@@ -34,3 +34,22 @@ def test_the_bulk_load_stores_every_document_and_its_passages_and_rebuilds_the_i
     word = first.title.split()[0]
     assert 1 in [hit.patent.pk for hit in searching.search(f"{word}.ti.", mode="fulltext", limit=50).hits]
     assert searching.semantic_ranking(first.embedding, Filters(), depth=1)[0][0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_costliest_query_within_the_limits_answers_or_is_refused_with_a_message(pool, monkeypatch) -> None:
+    monkeypatch.setattr(searching, "MAX_TEXT_LENGTH", 5_000)  # the pasted text's cost is the model's, not measured here
+    speed.reset()
+    speed.load(pool, 45, workers=1)
+    speed.build_indexes(memory="64MB")
+
+    measured = worst.measure()
+
+    assert len({row["name"] for row in measured}) == len(worst.attempts())
+    assert [row["ms"] for row in measured] == sorted((row["ms"] for row in measured), reverse=True)
+    outcomes = {row["name"]: row["outcome"] for row in measured}
+    assert outcomes["32 levels of parentheses"].endswith(" results")
+    assert outcomes["truncation of a short stem (con$)"].endswith(" results")
+    answered = {name for name, outcome in outcomes.items() if outcome.endswith((" results", "answered"))}
+    refused = {name for name, outcome in outcomes.items() if outcome.startswith("refused: ")}
+    assert answered | refused == set(outcomes)
