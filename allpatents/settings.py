@@ -189,12 +189,14 @@ CACHES = {
         "LOCATION": env_str("CACHE_URL") or redis_database(redis_url, 1),
         "KEY_PREFIX": "allpatents",
     },
-    # Rendered patent pages, in each web worker's own memory: no round trip, and bounded (a crawler
-    # walking the sitemap would fill a shared cache with every page of the archive).
+    # Rendered patent pages, on the web server's disk: every worker on the machine reads what one of
+    # them rendered, a restart keeps them, and the count is bounded (a crawler walking the sitemap
+    # would otherwise keep every page of the archive; in Redis it would share memory with the broker).
     "pages": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "pages"),
         "TIMEOUT": 3600,
-        "OPTIONS": {"MAX_ENTRIES": 2000},
+        "OPTIONS": {"MAX_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 10_000)},
     },
 }
 

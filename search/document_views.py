@@ -4,8 +4,9 @@ A document's text never changes, so its downloads are cached for a year. The
 HTML page also lists similar documents (which change as the archive grows)
 and today's date in "retrieved on", so it is cached for a day, with an ETag
 that changes when either does. Rendered pages are also kept, by that ETag, in
-each web worker's memory: a page is mostly its similar documents (a vector
-search) and its citations, and the same page is asked for again and again.
+a cache on the web server's disk that all its workers share: a page is mostly
+its similar documents (a vector search) and its citations, and the same page
+is asked for again and again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime
 import json
 
 from django.core.cache import caches
-from django.db.models import Max
+from django.db.models import Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -44,11 +45,14 @@ def _today() -> datetime.date:
 
 def _page_etag(request: HttpRequest, public_id: str) -> str | None:
     number = parse_public_id(public_id)
-    sha = Patent.objects.filter(pk=number).values_list("sha256", flat=True).first() if number else None
-    if sha is None:
+    if number is None:
         return None
-    newest = Patent.objects.aggregate(newest=Max("id"))["newest"]
-    etag = f"{sha[:20]}-{newest}-{_today():%Y%m%d}"
+    newest = Patent.objects.order_by("-id").values("id")[:1]  # one round trip with the document's hash
+    row = Patent.objects.filter(pk=number).annotate(newest=Subquery(newest)).values_list("sha256", "newest").first()
+    if row is None:
+        return None
+    sha, newest_id = row
+    etag = f"{sha[:20]}-{newest_id}-{_today():%Y%m%d}"
     request.page_etag = etag  # kept for the view: it names the rendered page in the cache
     return etag
 
