@@ -200,6 +200,9 @@ CACHES = {
     },
 }
 
+# A search's query vector is kept this long in the default cache (0: never kept).
+QUERY_VECTOR_CACHE_SECONDS = env_int("QUERY_VECTOR_CACHE_SECONDS", 24 * 3600)
+
 # Requests per client address (REMOTE_ADDR; behind a proxy set RATELIMIT_IP_META_KEY) before a 429.
 # Searching costs a query embedding and several index scans, so it is limited; reading is not.
 RATE_LIMIT_SEARCH = env_str("RATE_LIMIT_SEARCH", "120/m")

@@ -16,6 +16,7 @@ paraphrases one claim is not diluted by all the others.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from search.documents import Claim, claim_label
 
@@ -179,7 +181,36 @@ def embed_query(text: str) -> np.ndarray:
     """A query's vector. A pasted claim or application is embedded like a document, chunk by chunk.
 
     At most MAX_QUERY_CHUNKS chunks, the first, the last and others evenly between, are embedded.
+    Vectors are kept in the shared cache for QUERY_VECTOR_CACHE_SECONDS: the next page of a search,
+    a search run again from the history and a popular query cost no forward pass (13 ms a short
+    query on one of our cores, most of a hybrid search).
     """
+    key = "query-vector:" + hashlib.sha256(f"{model_fingerprint()}\0{text}".encode()).hexdigest()
+    if settings.QUERY_VECTOR_CACHE_SECONDS and (cached := _cached(key)) is not None:
+        return np.frombuffer(cached, dtype=np.float32)
+    vector = _embed_query(text)
+    if settings.QUERY_VECTOR_CACHE_SECONDS:
+        _store(key, vector.astype(np.float32).tobytes())
+    return vector
+
+
+def _cached(key: str) -> bytes | None:
+    from django.core.cache import cache
+
+    try:
+        return cache.get(key)
+    except RedisError:  # the cache is a help, never a dependency
+        return None
+
+
+def _store(key: str, value: bytes) -> None:
+    from django.core.cache import cache
+
+    with contextlib.suppress(RedisError):
+        cache.set(key, value, timeout=settings.QUERY_VECTOR_CACHE_SECONDS)
+
+
+def _embed_query(text: str) -> np.ndarray:
     paragraphs = [paragraph.strip() for paragraph in text.split("\n") if paragraph.strip()]
     chunks = chunk_pieces(paragraphs or [text])
     if len(chunks) > MAX_QUERY_CHUNKS:

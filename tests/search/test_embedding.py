@@ -57,3 +57,20 @@ def test_a_pasted_text_is_embedded_from_at_most_the_chunk_limit_spread_over_it(m
     assert embedded[0] == [chunks[0], chunks[6], chunks[13], chunks[19]]
     mean = real(embedded[0]).mean(axis=0)
     assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_a_query_asked_again_is_not_embedded_again(monkeypatch) -> None:
+    from search import embedding
+
+    forward_passes: list[str] = []
+    real = embedding._embed_query
+    monkeypatch.setattr(embedding, "_embed_query", lambda text: forward_passes.append(text) or real(text))
+
+    first = embedding.embed_query("a hose reel with a crank")
+    again = embedding.embed_query("a hose reel with a crank")
+    other = embedding.embed_query("a hose reel with a motor")
+
+    assert forward_passes == ["a hose reel with a crank", "a hose reel with a motor"]
+    assert np.array_equal(first, again)
+    assert first.dtype == again.dtype == np.float32
+    assert not np.array_equal(first, other)
