@@ -777,12 +777,18 @@ def nearest_documents(
     with scoped_settings() as cursor:
         if filters and patents.values("id")[: EXACT_SEARCH_ROWS + 1].count() <= EXACT_SEARCH_ROWS:
             # Few documents pass the filters: compute every distance, skipping the graph.
-            cursor.execute("SET LOCAL enable_indexscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = on")
+            local = {"enable_indexscan": "off", "enable_bitmapscan": "on"}
         else:
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, depth)])
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute("SET LOCAL hnsw.max_scan_tuples = %s", [HNSW_MAX_SCAN_TUPLES])
+            local = {
+                "hnsw.ef_search": str(max(HNSW_EF_SEARCH, depth)),
+                "hnsw.iterative_scan": "relaxed_order",
+                "hnsw.max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
+            }
+        # One round trip for all of them (set_config(..., true) is SET LOCAL).
+        cursor.execute(
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local)),
+            [value for item in local.items() for value in item],
+        )
         rows = (
             patents.annotate(distance=CosineDistance("embedding", vector))
             .order_by("distance")
