@@ -148,7 +148,7 @@ def as_numbered_at_grant(claims: Sequence[str]) -> list[str]:
     return [
         f"{position}. " + CITED_CLAIM.sub(cite, claim[start.end() :])
         for position, (claim, start) in enumerate(zip(claims, starts, strict=True), start=1)
-        if start
+        if start  # always: checked above, and it tells the type checker
     ]
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from search.documents import Claim, claim_label
@@ -195,8 +196,6 @@ def embed_query(text: str) -> np.ndarray:
 
 
 def _cached(key: str) -> bytes | None:
-    from django.core.cache import cache
-
     try:
         return cache.get(key)
     except RedisError:  # the cache is a help, never a dependency
@@ -204,8 +203,6 @@ def _cached(key: str) -> bytes | None:
 
 
 def _store(key: str, value: bytes) -> None:
-    from django.core.cache import cache
-
     with contextlib.suppress(RedisError):
         cache.set(key, value, timeout=settings.QUERY_VECTOR_CACHE_SECONDS)
 
