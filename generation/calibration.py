@@ -132,10 +132,10 @@ def as_numbered_at_grant(claims: Sequence[str]) -> list[str]:
     decoding can only write 1..n. Records already in order, and those with cancelled ranges
     ("1-18. (canceled)"), are left as they are; a citation of a claim the record lacks stays.
     """
-    starts = [CLAIM_START.match(claim) for claim in claims]
-    if not all(starts) or any(start[2] for start in starts if start):
+    starts = [start for claim in claims if (start := CLAIM_START.match(claim))]
+    if len(starts) < len(claims) or any(start[2] for start in starts):
         return list(claims)
-    numbers = [int(start[1]) for start in starts if start]
+    numbers = [int(start[1]) for start in starts]
     if numbers == list(range(1, len(numbers) + 1)):
         return list(claims)
     new_number: dict[int, int] = {}
@@ -148,7 +148,6 @@ def as_numbered_at_grant(claims: Sequence[str]) -> list[str]:
     return [
         f"{position}. " + CITED_CLAIM.sub(cite, claim[start.end() :])
         for position, (claim, start) in enumerate(zip(claims, starts, strict=True), start=1)
-        if start  # always: checked above, and it tells the type checker
     ]
 
 
