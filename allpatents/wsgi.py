@@ -10,3 +10,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "allpatents.settings")
 
 application = get_wsgi_application()
+
+# Each web worker loads the embedding model before it takes a request. Loaded on first use instead,
+# most searches (hybrid is the default mode) need it, and the first one each worker served waited
+# 3.5 s for it: the only answers over 2 s in bench_load.
+from search.embedding import prepare  # noqa: E402 (needs the settings configured above)
+
+prepare()

@@ -91,6 +91,12 @@ def load_model():
     return model
 
 
+def prepare() -> None:
+    """Load the model and its fingerprint now, so that no request waits for them (4 s of one core)."""
+    load_model()
+    model_fingerprint()
+
+
 def _window(model) -> int:
     # Room for the [CLS] and [SEP] tokens the model adds to every input.
     return int(model.max_seq_length) - 2
