@@ -8,9 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from search import searching
+from search.importing import import_patents
 from search.models import Origin, Patent
 from search.searching import Filters, SearchError, convex_fusion, search
 from tests import factories
+from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.django_db
 
@@ -292,6 +294,39 @@ def test_a_semantic_ranking_inside_a_transaction_leaves_its_planner_settings_beh
 
     assert [patent_id for patent_id, _ in ranked] == [truck.pk]
     assert after == ("40", "off")
+
+
+def test_a_semantic_ranking_outside_a_transaction_takes_no_savepoint_and_leaves_no_setting_behind(
+    transactional_db: None,
+) -> None:
+    import_patents(SAMPLE)
+    truck = Patent.objects.get(source_id="US11147202B2")
+
+    with CaptureQueriesContext(connection) as queries:
+        ranked = searching.semantic_ranking(truck.embedding, Filters(), depth=1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan'), "
+            "current_setting('statement_timeout')"
+        )
+        after = cursor.fetchone()
+
+    assert [patent_id for patent_id, _ in ranked] == [truck.pk]
+    assert [query["sql"] for query in queries if "SAVEPOINT" in query["sql"]] == []
+    assert after == ("40", "off", "0")
+
+
+def test_outside_a_transaction_a_statement_past_the_timeout_is_stopped_and_the_connection_stays_usable(
+    transactional_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(searching, "STATEMENT_TIMEOUT_MS", 50)
+
+    with pytest.raises(SearchError, match=r"ran longer than 0\.05 s"), searching.scoped_settings() as cursor:
+        cursor.execute("SELECT pg_sleep(1)")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("0",)
 
 
 def test_a_search_statement_past_the_timeout_is_stopped_with_advice_and_the_connection_stays_usable(
