@@ -186,9 +186,10 @@ def _wait_until_serving(base_url: str, server: subprocess.Popen, timeout: float 
             stderr = server.stderr.read().decode(errors="replace") if server.stderr else ""
             raise RuntimeError(f"The web server stopped before serving:\n{stderr[-2000:]}")
         try:
-            with urllib.request.urlopen(base_url + "/robots.txt", timeout=5):
+            # Workers load the embedding model before they answer: several seconds on a busy machine.
+            with urllib.request.urlopen(base_url + "/robots.txt", timeout=30):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out
             time.sleep(0.5)
     raise RuntimeError(f"The web server did not answer within {timeout:.0f} s.")
 
