@@ -14,6 +14,13 @@ application = get_wsgi_application()
 # Each web worker loads the embedding model before it takes a request. Loaded on first use instead,
 # most searches (hybrid is the default mode) need it, and the first one each worker served waited
 # 3.5 s for it: the only answers over 2 s in bench_load.
+import logging  # noqa: E402
+
 from search.embedding import prepare  # noqa: E402 (needs the settings configured above)
 
-prepare()
+try:
+    prepare()
+except Exception:
+    # A model that doesn't load (a wrong EMBEDDING_MODEL, the hub unreachable) must not take the
+    # published documents' pages down with it: the worker serves, and searches by meaning retry it.
+    logging.getLogger(__name__).exception("The embedding model did not load; searches by meaning will try again.")
