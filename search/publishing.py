@@ -8,7 +8,7 @@ publication time from its own clock and the SHA-256 of the canonical text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,3 +89,54 @@ def embed_missing_passages(*, batch_size: int = 64) -> int:
             )
         done += len(batch)
     return done
+
+
+def reembed(*, after_id: int = 0, batch_size: int = 64, on_batch: Callable[[int, int], None] | None = None) -> int:
+    """Recompute every stored document's vectors with the current embedding model (after it changed).
+
+    In id order, one transaction per batch; `on_batch(count, last_id)` after each, so an
+    interrupted run resumes from the last id it reported. The text is not touched (it can't be).
+    """
+    done = 0
+    while batch := list(
+        Patent.objects.filter(id__gt=after_id).only("id", "title", "abstract", "claims").order_by("id")[:batch_size]
+    ):
+        vectors = embed_passages([DocumentText(p.title, p.abstract, p.claims) for p in batch])
+        for patent, document in zip(batch, vectors, strict=True):
+            patent.embedding = document.mean
+        with transaction.atomic():
+            Patent.objects.bulk_update(batch, ["embedding"])
+            PatentPassage.objects.filter(patent__in=batch).delete()
+            PatentPassage.objects.bulk_create(
+                PatentPassage(patent=patent, position=position, embedding=vector)
+                for patent, document in zip(batch, vectors, strict=True)
+                for position, vector in enumerate(document.passages)
+            )
+        done += len(batch)
+        after_id = batch[-1].id
+        if on_batch:
+            on_batch(len(batch), after_id)
+    return done
+
+
+# A vector the current model makes again matches its stored copy to about 1e-6 (fp16 storage of
+# passages moves a cosine by 1e-4); another model's vector of the same text is below 0.99.
+SAME_MODEL_COSINE = 0.999
+
+
+def vectors_out_of_date() -> bool:
+    """Whether stored vectors were made by another embedding model (or chunking) than this process's.
+
+    Re-embedding goes in id order and new documents get the current model's vectors, so the first
+    and the last embedded document tell for the whole store: both must be what the model makes now.
+    """
+    embedded = Patent.objects.filter(embedding__isnull=False).only("id", "title", "abstract", "claims", "embedding")
+    ends = (embedded.order_by("id").first(), embedded.order_by("-id").first())
+    documents = list({patent.id: patent for patent in ends if patent}.values())
+    if not documents:
+        return False
+    vectors = embed_passages([DocumentText(p.title, p.abstract, p.claims) for p in documents])
+    return any(
+        float(np.dot(np.asarray(patent.embedding, dtype=np.float32), fresh.mean)) < SAME_MODEL_COSINE
+        for patent, fresh in zip(documents, vectors, strict=True)
+    )

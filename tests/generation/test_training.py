@@ -83,9 +83,9 @@ def test_a_generator_warm_started_from_minilm_loads_and_writes_patent_markdown(
 
 def test_the_section_token_codec_gives_back_the_markdown_it_was_given() -> None:
     from generation.codecs import SectionTokenCodec
-    from search.embedding import model_path
+    from search.embedding import stock_model_path
 
-    codec = SectionTokenCodec(AutoTokenizer.from_pretrained(model_path()))
+    codec = SectionTokenCodec(AutoTokenizer.from_pretrained(stock_model_path()))
     text = (
         "# Patent\n\n## Title\nSheet-metal cutter\n\n## Abstract\nA cutter (steel) cuts 5.5 mm sheet; it folds.\n\n"
         "## Claims\n1. A cutter, comprising: a blade.\n2. The cutter of claim 1, wherein the blade is 10% steel."

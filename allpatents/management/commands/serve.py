@@ -19,6 +19,7 @@ from generation.llm import BUNDLED_GENERATOR, default_generator
 from publications.models import Mirror
 from search.importing import SAMPLE_CORPUS
 from search.models import Patent
+from search.publishing import vectors_out_of_date
 
 
 class Command(BaseCommand):
@@ -30,16 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, port: int, host: str, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
-        if Mirror.objects.exists():
-            # A copy holds the origin's record only; the hourly sync brings it up to date.
-            self.stdout.write(f"This installation mirrors {Mirror.objects.get().origin}.")
-        elif not Patent.objects.exists():
-            self.stdout.write(f"The store is empty: importing the bundled sample corpus ({SAMPLE_CORPUS.name}).")
-            call_command("import_patents", str(SAMPLE_CORPUS))
-        elif Patent.objects.filter(passages__isnull=True).exists():
-            self.stdout.write("Documents stored before passage-level search: embedding their passages (once).")
-            call_command("embed_passages")
-
+        self.prepare_store()
         self._choose_generator()
         # The children find the embedded servers this process started (or
         # reused) through their leases, or use DATABASE_URL / REDIS_URL.
@@ -82,6 +74,22 @@ class Command(BaseCommand):
                     child.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def prepare_store(self) -> None:
+        """Fill an empty store with the sample, and bring stored vectors up to the current embedding model."""
+        if Mirror.objects.exists():
+            # A copy holds the origin's record only; the hourly sync brings it up to date.
+            self.stdout.write(f"This installation mirrors {Mirror.objects.get().origin}.")
+        elif not Patent.objects.exists():
+            self.stdout.write(f"The store is empty: importing the bundled sample corpus ({SAMPLE_CORPUS.name}).")
+            call_command("import_patents", str(SAMPLE_CORPUS))
+        elif vectors_out_of_date():
+            # Semantic search compares a query's vector with the stored ones: from two models, they don't compare.
+            self.stdout.write("The store's vectors were made by another embedding model: re-embedding them (once).")
+            call_command("reembed")
+        elif Patent.objects.filter(passages__isnull=True).exists():
+            self.stdout.write("Documents stored before passage-level search: embedding their passages (once).")
+            call_command("embed_passages")
 
     def _choose_generator(self) -> None:
         """Without a configured generator, the bundled one when the hub is out of reach."""
