@@ -134,7 +134,9 @@ def batches(pairs: list[Pair], size: int, rng: random.Random) -> list[list[Pair]
     return result
 
 
-def contrastive_loss(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, scale: float):
+def contrastive_loss(
+    queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, scale: float
+) -> torch.Tensor:
     """Symmetric InfoNCE over unit vectors: each query against every positive and hard negative, and back."""
     targets = torch.arange(len(queries))
     forward = scale * queries @ torch.cat([positives, negatives]).T
@@ -163,13 +165,12 @@ def adapt(
     torch.manual_seed(recipe.seed)
     rng = random.Random(recipe.seed)
     model = SentenceTransformer(base_model, device="cpu")
-    kept = [(document, parts) for document in documents if (parts := _fields(document, rng))]
-    fields = [parts for _, parts in kept]
+    fields = [parts for document in documents if (parts := _fields(document, rng))]
 
-    # Hard negatives: the nearest other patent by the stock model, on title and abstract.
+    # Hard negatives: the nearest other patent by the model before training, on title and abstract.
     with torch.inference_mode():
-        stock = model.encode([parts["title_abstract"] for parts in fields], normalize_embeddings=True, batch_size=64)
-    neighbours = np.argsort(-(stock @ stock.T), axis=1)[:, :2]
+        before = model.encode([parts["title_abstract"] for parts in fields], normalize_embeddings=True, batch_size=64)
+    neighbours = np.argsort(-(before @ before.T), axis=1)[:, :2]
     pairs = make_pairs(fields, neighbours)
     plan = [batch for _ in range(recipe.epochs) for batch in batches(pairs, recipe.batch_size, rng)]
     if not plan:

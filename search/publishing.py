@@ -119,8 +119,8 @@ def reembed(*, after_id: int = 0, batch_size: int = 64, on_batch: Callable[[int,
     return done
 
 
-# A vector the current model makes again matches its stored copy to about 1e-6 (fp16 storage of
-# passages moves a cosine by 1e-4); another model's vector of the same text is below 0.99.
+# A document vector the current model makes again matches its stored copy to about 1e-6; the stock
+# and the bundled model's vectors of one document are 0.75 to 0.97 apart (the 1,246 sample documents).
 SAME_MODEL_COSINE = 0.999
 
 
