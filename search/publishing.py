@@ -38,6 +38,15 @@ class NewDocument:
     text: str = ""
 
 
+def _passages(patents: Sequence[Patent], vectors: Sequence[Sequence[np.ndarray] | np.ndarray]) -> list[PatentPassage]:
+    """Each patent's passage rows, from its chunk vectors in the document's order."""
+    return [
+        PatentPassage(patent=patent, position=position, embedding=vector)
+        for patent, rows in zip(patents, vectors, strict=True)
+        for position, vector in enumerate(rows)
+    ]
+
+
 def publish(documents: Sequence[NewDocument]) -> list[Patent]:
     """Store the documents with their canonical text and passages, and index them for the copy check.
 
@@ -57,11 +66,7 @@ def publish(documents: Sequence[NewDocument]) -> list[Patent]:
         for document in documents
     ]
     Patent.objects.bulk_create(patents)
-    PatentPassage.objects.bulk_create(
-        PatentPassage(patent=patent, position=position, embedding=vector)
-        for patent, document in zip(patents, documents, strict=True)
-        for position, vector in enumerate(document.passages)
-    )
+    PatentPassage.objects.bulk_create(_passages(patents, [document.passages for document in documents]))
     index_shingles(patents)
     return patents
 
@@ -80,11 +85,7 @@ def embed_missing_passages(*, batch_size: int = 64) -> int:
         vectors = embed_passages([DocumentText(p.title, p.abstract, p.claims) for p in batch])
         with transaction.atomic():
             PatentPassage.objects.bulk_create(
-                (
-                    PatentPassage(patent=patent, position=position, embedding=vector)
-                    for patent, document in zip(batch, vectors, strict=True)
-                    for position, vector in enumerate(document.passages)
-                ),
+                _passages(batch, [document.passages for document in vectors]),
                 ignore_conflicts=True,  # another process embedded the same batch meanwhile
             )
         done += len(batch)
@@ -107,11 +108,7 @@ def reembed(*, after_id: int = 0, batch_size: int = 64, on_batch: Callable[[int,
         with transaction.atomic():
             Patent.objects.bulk_update(batch, ["embedding"])
             PatentPassage.objects.filter(patent__in=batch).delete()
-            PatentPassage.objects.bulk_create(
-                PatentPassage(patent=patent, position=position, embedding=vector)
-                for patent, document in zip(batch, vectors, strict=True)
-                for position, vector in enumerate(document.passages)
-            )
+            PatentPassage.objects.bulk_create(_passages(batch, [document.passages for document in vectors]))
         done += len(batch)
         after_id = batch[-1].id
         if on_batch:
