@@ -73,8 +73,8 @@ def _distributions(
     """The sampler's distribution (engine rules, in its order) and the same before top-k and top-p.
 
     Sorting the whole vocabulary at every position is what made scoring as slow as sampling; the
-    nucleus is found among the most likely _CANDIDATES tokens instead, and a row whose candidates
-    hold less than top_p of the mass (a flat distribution) takes the engine's full sort.
+    nucleus is found among the most likely _CANDIDATES tokens instead, and a row where the engine
+    would keep tokens beyond them (a flat distribution, or top_p very near 1) takes its full sort.
     """
     untruncated = torch.softmax(PatentEngine._filter(logits, seen, replace(parameters, top_k=0, top_p=1.0)), -1)
     if parameters.top_k <= 0 and parameters.top_p >= 1.0:
@@ -83,15 +83,22 @@ def _distributions(
     values, order = torch.topk(untruncated, count, dim=-1)
     if parameters.top_k > 0:
         values = values / values.sum(-1, keepdim=True)  # top-k renormalises before top-p
+    # Mass outside the candidates (none after top-k), summed directly: 1 minus the candidates' mass
+    # rounds to 0 in fp32.
+    outside = untruncated.scatter(1, order, 0.0).sum(-1, keepdim=True) if parameters.top_k <= 0 else None
     kept = torch.ones_like(values, dtype=torch.bool)
     if parameters.top_p < 1.0:
-        kept = values.cumsum(-1) - values < parameters.top_p  # the mass of more likely tokens is under top_p
+        # The engine's rule, summed from the least likely token up as it sums (so both round alike):
+        # a token goes when it and every less likely one hold at most 1 - top_p.
+        tail = values.flip(-1).cumsum(-1).flip(-1)
+        kept = (tail if outside is None else tail + outside) > 1 - parameters.top_p
         kept[:, 0] = True
     mask = torch.zeros_like(untruncated, dtype=torch.bool).scatter_(1, order, kept)
     nucleus = untruncated * mask
     nucleus = nucleus / nucleus.sum(-1, keepdim=True)
-    if parameters.top_k <= 0 and parameters.top_p < 1.0:
-        flat = values.sum(-1) < parameters.top_p
+    if outside is not None and parameters.top_p < 1.0:
+        # Where the engine keeps some of the other tokens too (a flat row, or top_p very near 1), its full sort.
+        flat = outside[:, 0] > 1 - parameters.top_p
         if flat.any():
             nucleus[flat] = torch.softmax(PatentEngine._filter(logits[flat], seen[flat], parameters), -1)
     return nucleus, untruncated
