@@ -101,7 +101,10 @@ PAIR_KINDS = (("title", "abstract"), ("abstract", "claim"), ("sentence", "claim"
 
 
 def make_pairs(fields: list[dict[str, str]], neighbours: np.ndarray) -> list[Pair]:
-    """Every pair kind of every patent, its hard negative taken from its nearest neighbour that has the part."""
+    """Every pair kind of every patent, its hard negative the same part of its nearest other patent.
+
+    Only the query part can be missing (a dependent claim); every patent has every positive part.
+    """
     pairs = []
     for index, parts in enumerate(fields):
         for query_part, positive_part in PAIR_KINDS:
