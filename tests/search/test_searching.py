@@ -1,6 +1,7 @@
 """Search on tiny hand-made corpora, through the real database: every operator, filters, pages, snippets."""
 
 import datetime
+import math
 import time
 
 import pytest
@@ -278,6 +279,56 @@ def test_convex_fusion_scales_each_ranking_and_weighs_meaning_less() -> None:
     # A lexical lead stays when meaning weighs little; a single result scales to 1.
     assert [patent_id for patent_id, _ in convex_fusion(text, semantic, semantic_weight=0.1)] == [1, 2, 3, 4]
     assert convex_fusion([(7, 3.0)], [], semantic_weight=0.15) == [(7, pytest.approx(0.85))]
+
+
+def test_coverage_is_the_idf_weighted_share_of_the_query_words_a_document_has(
+    corpus: dict[str, Patent], big_collection: None
+) -> None:
+    rare = math.log(1 + (10_000 - 5 + 0.5) / (5 + 0.5))  # a word not in the statistics: rarer than their floor
+    common = math.log(2)  # "mount", in half the documents
+    camera = corpus["US1"].pk
+    assert searching.lexical_coverage("camera lens mount", camera) == pytest.approx(1.0)
+    assert searching.lexical_coverage("lens mount boat", camera) == pytest.approx((rare + common) / (2 * rare + common))
+    assert searching.lexical_coverage("sailing dinghy", camera) == 0.0
+
+
+def test_a_query_leans_on_meaning_as_its_words_are_missing_from_the_best_keyword_match() -> None:
+    assert [searching.other_words_share(c) for c in (1.0, 0.6, 0.5, 0.4, 0.2, 0.0)] == pytest.approx(
+        [0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
+    )
+    assert searching.hybrid_weights(0.0) == (0.5, 0.0)
+    assert searching.hybrid_weights(0.5) == pytest.approx((0.6, 0.25))
+    assert searching.hybrid_weights(1.0) == pytest.approx((0.7, 0.5))
+
+
+def test_blending_mixes_best_passage_and_mean_vector_similarities() -> None:
+    by_passage = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    by_mean = [(2, 0.9), (1, 0.5)]  # 3 has no mean similarity here: it keeps its passage's
+    assert searching.blended(by_passage, by_mean, 0.5) == [
+        (2, pytest.approx(0.85)),
+        (1, pytest.approx(0.7)),
+        (3, pytest.approx(0.7)),
+    ]
+    assert searching.blended(by_passage, by_mean, 0.0) == by_passage
+
+
+def test_hybrid_weighs_meaning_more_for_a_query_in_other_words(
+    imported: dict[str, Patent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights: list[float] = []
+    fuse = searching.convex_fusion
+
+    def recording(text: list[tuple[int, float]], semantic: list[tuple[int, float]], weight: float) -> object:
+        weights.append(weight)
+        return fuse(text, semantic, weight)
+
+    monkeypatch.setattr(searching, "convex_fusion", recording)
+    truck = imported["US11147202B2"]
+    own_words = " ".join(truck.abstract.split()[:12])
+    search(own_words, mode="hybrid")
+    search("a little wagon you push to haul boxes around", mode="hybrid")
+    search("cart AND wheel", mode="hybrid")  # examiners' syntax: the words are the ones asked for
+    assert weights == [0.5, pytest.approx(0.7), 0.5]
 
 
 def test_a_semantic_ranking_inside_a_transaction_leaves_its_planner_settings_behind(
