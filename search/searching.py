@@ -297,13 +297,15 @@ def _hybrid(
     except SearchError:
         plain = True
     mode: Mode = "hybrid"
-    ranked_text = keyword_ranking(text, filters) if plain else fulltext_ranking(compiled, filters)[0]
-    vector = embed_query(text)
-    candidates = nearest_documents(vector, filters, depth=max(FUSION_DEPTH, RERANKED_CANDIDATES))
     other_words = 0.0  # examiners' syntax names the words that must be there: the documents' own
     if plain:
-        coverage = lexical_coverage(text, ranked_text[0][0]) if ranked_text else 0.0
-        other_words = other_words_share(coverage)
+        words = query_words(text)
+        ranked_text = ranking_by_words(words, filters)
+        other_words = other_words_share(lexical_coverage(words, ranked_text[0][0]) if ranked_text else 0.0)
+    else:
+        ranked_text = fulltext_ranking(compiled, filters)[0]
+    vector = embed_query(text)
+    candidates = nearest_documents(vector, filters, depth=max(FUSION_DEPTH, RERANKED_CANDIDATES))
     semantic_weight, mean_share = hybrid_weights(other_words)
     ranked_vector = blended(by_best_passage(vector, candidates), candidates, mean_share)[:FUSION_DEPTH]
     fused = convex_fusion(ranked_text[:FUSION_DEPTH], ranked_vector, semantic_weight)
@@ -661,7 +663,18 @@ def lexeme_frequencies() -> LexemeFrequencies:
 
 
 def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -> list[tuple[int, float]]:
-    """Documents with the query's words, ranked by BM25 (search_bm25, migration 0009).
+    """Documents with the query's words, ranked by BM25 (see ranking_by_words)."""
+    return ranking_by_words(query_words(text), filters, depth=depth)
+
+
+def query_words(text: str) -> list[str]:
+    """The query's lexemes, rarest first."""
+    frequencies = lexeme_frequencies()
+    return sorted(_lexemes(text), key=lambda lexeme: (frequencies.fraction(lexeme), lexeme))
+
+
+def ranking_by_words(rarest: list[str], filters: Filters, *, depth: int = FUSION_DEPTH) -> list[tuple[int, float]]:
+    """Documents with these words (rarest first), ranked by BM25 (search_bm25, migration 0009).
 
     Candidates are the documents with the rarest words (enough of them to
     expect KEYWORD_CANDIDATES matches, at most RANK_CANDIDATES read; when
@@ -670,11 +683,9 @@ def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -
     KEYWORD_RESCORED with the most of those words, and BM25 over the
     KEYWORD_SCORED_WORDS rarest words of the query orders them.
     """
-    lexemes = _lexemes(text)
-    if not lexemes:
+    if not rarest:
         return []
     frequencies = lexeme_frequencies()
-    rarest = _rarest_first(lexemes, frequencies)
     chosen: list[str] = []
     expected = 0.0
     for lexeme in rarest:
@@ -697,19 +708,15 @@ def keyword_ranking(text: str, filters: Filters, *, depth: int = FUSION_DEPTH) -
     return ranked[:depth]
 
 
-def _rarest_first(lexemes: list[str], frequencies: LexemeFrequencies) -> list[str]:
-    return sorted(lexemes, key=lambda lexeme: (frequencies.fraction(lexeme), lexeme))
-
-
-def lexical_coverage(text: str, patent_id: int) -> float:
-    """The share of the query's scored words (weighted by idf) that this document has.
+def lexical_coverage(rarest: list[str], patent_id: int) -> float:
+    """The share of the query's scored words (`rarest` first; weighted by idf) that this document has.
 
     1.0 when the query is in the document's own words; a description in other words
     leaves most of its words out of even the best keyword match (bench_relevance's
     hand-written paraphrases: a median of 0.38, against 1.0 for claims and keywords).
     """
     frequencies = lexeme_frequencies()
-    scored = _rarest_first(_lexemes(text), frequencies)[:KEYWORD_SCORED_WORDS]
+    scored = rarest[:KEYWORD_SCORED_WORDS]
     if not scored:
         return 0.0
     with connection.cursor() as cursor:

@@ -287,9 +287,13 @@ def test_coverage_is_the_idf_weighted_share_of_the_query_words_a_document_has(
     rare = math.log(1 + (10_000 - 5 + 0.5) / (5 + 0.5))  # a word not in the statistics: rarer than their floor
     common = math.log(2)  # "mount", in half the documents
     camera = corpus["US1"].pk
-    assert searching.lexical_coverage("camera lens mount", camera) == pytest.approx(1.0)
-    assert searching.lexical_coverage("lens mount boat", camera) == pytest.approx((rare + common) / (2 * rare + common))
-    assert searching.lexical_coverage("sailing dinghy", camera) == 0.0
+
+    def coverage(query: str) -> float:
+        return searching.lexical_coverage(searching.query_words(query), camera)
+
+    assert coverage("camera lens mount") == pytest.approx(1.0)
+    assert coverage("lens mount boat") == pytest.approx((rare + common) / (2 * rare + common))
+    assert coverage("sailing dinghy") == 0.0
 
 
 def test_a_query_leans_on_meaning_as_its_words_are_missing_from_the_best_keyword_match() -> None:
