@@ -78,9 +78,9 @@ HNSW_MAX_SCAN_TUPLES = 40_000
 RERANKED_CANDIDATES = 50
 EXACT_SEARCH_ROWS = 20_000
 FUSION_DEPTH = 100
-# Hybrid's weight on meaning. A query in a document's own words (its best keyword match has all of
-# its rare words) keeps SEMANTIC_WEIGHT; one in other words, whose best match has at most the first
-# of OTHER_WORDS_COVERAGE of them (idf-weighted), gets OTHER_WORDS_SEMANTIC_WEIGHT, and its meaning
+# Hybrid's weight on meaning. A query in a document's own words (its best keyword match has at least
+# the second of OTHER_WORDS_COVERAGE of its rare words, idf-weighted) keeps SEMANTIC_WEIGHT; one in
+# other words, whose best match has at most the first, gets OTHER_WORDS_SEMANTIC_WEIGHT, and its meaning
 # is then scored by the whole document as much as by its best passage (OTHER_WORDS_MEAN_SHARE): a
 # description of what an invention does matches the whole more than any one claim. Between the two
 # bounds both move linearly. All four were chosen on bench_relevance's tune half (every query type,
@@ -304,10 +304,8 @@ def _hybrid(
         other_words = other_words_share(lexical_coverage(words, ranked_text[0][0]) if ranked_text else 0.0)
     else:
         ranked_text = fulltext_ranking(compiled, filters)[0]
-    vector = embed_query(text)
-    candidates = nearest_documents(vector, filters, depth=max(FUSION_DEPTH, RERANKED_CANDIDATES))
     semantic_weight, mean_share = hybrid_weights(other_words)
-    ranked_vector = blended(by_best_passage(vector, candidates), candidates, mean_share)[:FUSION_DEPTH]
+    ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH, mean_share=mean_share)
     fused = convex_fusion(ranked_text[:FUSION_DEPTH], ranked_vector, semantic_weight)
     highlight = _plain_tsquery(text) if plain else _marks(compiled)
     return _page(mode, fused, highlight=marked(highlight), offset=offset, limit=limit, sort=sort)
@@ -719,14 +717,15 @@ def lexical_coverage(rarest: list[str], patent_id: int) -> float:
     scored = rarest[:KEYWORD_SCORED_WORDS]
     if not scored:
         return 0.0
+    idfs = [frequencies.idf(lexeme) for lexeme in scored]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT coalesce(sum(idf) FILTER (WHERE search_vector @@ term), 0)"
             " FROM search_patent, unnest(%s::tsquery[], %s::float8[]) AS words(term, idf) WHERE id = %s",
-            [[_tsquery_lexeme(lexeme) for lexeme in scored], [frequencies.idf(w) for w in scored], patent_id],
+            [[_tsquery_lexeme(lexeme) for lexeme in scored], idfs, patent_id],
         )
         found = float(cursor.fetchone()[0])
-    return found / sum(frequencies.idf(lexeme) for lexeme in scored)
+    return found / sum(idfs)
 
 
 @dataclass(frozen=True)
@@ -813,9 +812,16 @@ def _tsquery_lexeme(lexeme: str) -> str:
 
 
 def semantic_ranking(
-    vector: Sequence[float] | np.ndarray, filters: Filters, *, depth: int, exclude: int | None = None
+    vector: Sequence[float] | np.ndarray,
+    filters: Filters,
+    *,
+    depth: int,
+    exclude: int | None = None,
+    mean_share: float = 0.0,
 ) -> list[tuple[int, float]]:
     """(id, cosine similarity of its best passage) nearest first, `depth` documents.
+
+    With a `mean_share`, that share of each similarity is its mean vector's instead (see blended).
 
     A document is as near as its nearest passage: on hand-written paraphrases and pasted claims
     this ranks the right document higher than the mean of its passages does (bench_relevance).
@@ -825,7 +831,7 @@ def semantic_ranking(
     which at 100,000 documents was 781 MB beside the documents' 195 MB.
     """
     candidates = nearest_documents(vector, filters, depth=max(depth, RERANKED_CANDIDATES), exclude=exclude)
-    return by_best_passage(vector, candidates)[:depth]
+    return blended(by_best_passage(vector, candidates), candidates, mean_share)[:depth]
 
 
 def by_best_passage(
