@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import (
     CombinedSearchVector,
     SearchQuery,
@@ -19,7 +19,7 @@ from django.db.models import F, Func, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Now
 from django.urls import reverse
-from pgvector.django import CosineDistance, HnswIndex, VectorField
+from pgvector.django import CosineDistance, HalfVectorField, HnswIndex, VectorField
 
 from search.documents import Claim, claim_label
 
@@ -74,13 +74,16 @@ class PatentQuerySet(models.QuerySet["Patent"]):
             matches = matches.filter(RawSQL(condition, list(parameters), output_field=models.BooleanField()))
         return matches
 
-    def semantic(self, vector: Sequence[float]) -> PatentQuerySet:
-        """Nearest documents first (cosine distance, HNSW index)."""
-        return (
-            self.filter(embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-        )
+    def semantic(self, vector: Sequence[float], *, exact: bool = False) -> PatentQuerySet:
+        """Nearest documents first, each with its full-precision cosine `distance`.
+
+        In the order of the HNSW graph over half-precision vectors, unless `exact`: then by every
+        row's full-precision distance (for few rows, or a benchmark's baseline).
+        """
+        documents = self.filter(embedding__isnull=False).annotate(distance=CosineDistance("embedding", vector))
+        if exact:
+            return documents.order_by("distance", "id")
+        return documents.order_by(CosineDistance(HALF_PRECISION_EMBEDDING, vector))
 
 
 def title_and_abstract_vector() -> CombinedSearchVector:
@@ -88,6 +91,11 @@ def title_and_abstract_vector() -> CombinedSearchVector:
     return SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
         "abstract", weight="B", config=SEARCH_CONFIG
     )
+
+
+# The documents' HNSW graph holds half-precision copies of their vectors: half the pages to keep in
+# memory, and on bench_search's million documents the same 50 nearest as full precision for 99.98%.
+HALF_PRECISION_EMBEDDING = Cast("embedding", HalfVectorField(dimensions=384))
 
 
 class Patent(models.Model):
@@ -184,11 +192,10 @@ class Patent(models.Model):
             GinIndex(fields=["search_vector"], name="patent_search_vector_gin"),
             GinIndex(fields=["title_abstract_vector"], name="patent_title_abstract_gin"),
             HnswIndex(
-                name="patent_embedding_hnsw",
-                fields=["embedding"],
+                OpClass(HALF_PRECISION_EMBEDDING, name="halfvec_cosine_ops"),
+                name="patent_embedding_half_hnsw",
                 m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
+                ef_construction=128,  # 1M documents: recall@10 0.964 at ef_search 300, against 0.938 at 400 with 64
             ),
             models.Index(fields=["published_at"], name="patent_published_at"),
             models.Index(fields=["origin", "published_at"], name="patent_origin_published_at"),

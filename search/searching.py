@@ -36,6 +36,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -71,7 +72,7 @@ SEQUENTIAL_SHARE_IN_ROW = 0.02
 SEQUENTIAL_SHARE_IN_ROW_ANY_WORD = 0.05
 MAX_RESULTS = 1_000  # the deepest result a page may show, and the most an export holds
 MAX_PAGE = 100
-HNSW_EF_SEARCH = 400  # 1M synthetic corpus, rebuilt index: recall@10 0.943 at 200, 0.958 at 400, 0.978 at 500
+HNSW_EF_SEARCH = 300  # bench_search, 1M: recall@10 0.964 at 300, 0.971 at 400, 0.976 at 500 (ef_construction 128)
 HNSW_MAX_SCAN_TUPLES = 40_000
 # Documents nearest by mean vector whose passages semantic search compares (see semantic_ranking),
 # at least: on bench_relevance's tune half, 50 scored as well as 100 or 200, and 30 lost claims.
@@ -98,6 +99,10 @@ KEYWORD_RESCORED = 200
 # bench_relevance; 20 or 30 were within 0.005 of every word.
 KEYWORD_SCORED_WORDS = 24
 FREQUENCIES_TTL = 300.0
+# Hybrid embeds its query on one of these while the database ranks its words, so that the forward pass
+# and the keyword statement share the wall clock instead of adding up: at 1M documents, 17 and 24 ms
+# (p50) of hybrid's 80, which then took 63.
+_QUERY_EMBEDDING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query-embedding")
 MAX_TEXT_LENGTH = 200_000
 # The longest any one search statement may run. The query language's bounds (nesting, terms, the
 # candidate limits above) keep every query we could construct far below it; this is the backstop.
@@ -297,6 +302,7 @@ def _hybrid(
     except SearchError:
         plain = True
     mode: Mode = "hybrid"
+    vector = _QUERY_EMBEDDING.submit(embed_query, text)
     other_words = 0.0  # examiners' syntax names the words that must be there: the documents' own
     if plain:
         words = query_words(text)
@@ -305,7 +311,7 @@ def _hybrid(
     else:
         ranked_text = fulltext_ranking(compiled, filters)[0]
     semantic_weight, mean_share = hybrid_weights(other_words)
-    ranked_vector = semantic_ranking(embed_query(text), filters, depth=FUSION_DEPTH, mean_share=mean_share)
+    ranked_vector = semantic_ranking(vector.result(), filters, depth=FUSION_DEPTH, mean_share=mean_share)
     fused = convex_fusion(ranked_text[:FUSION_DEPTH], ranked_vector, semantic_weight)
     highlight = _plain_tsquery(text) if plain else _marks(compiled)
     return _page(mode, fused, highlight=marked(highlight), offset=offset, limit=limit, sort=sort)
@@ -864,8 +870,9 @@ def nearest_documents(
     if exclude is not None:
         patents = patents.exclude(pk=exclude)
     with scoped_settings() as cursor:
-        if filters and patents.values("id")[: EXACT_SEARCH_ROWS + 1].count() <= EXACT_SEARCH_ROWS:
-            # Few documents pass the filters: compute every distance, skipping the graph.
+        # Few documents pass the filters: compute every distance, skipping the graph.
+        exact = bool(filters) and patents.values("id")[: EXACT_SEARCH_ROWS + 1].count() <= EXACT_SEARCH_ROWS
+        if exact:
             local = {"enable_indexscan": "off", "enable_bitmapscan": "on"}
         else:
             local = {
@@ -878,13 +885,9 @@ def nearest_documents(
             "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(local)),
             [value for item in local.items() for value in item],
         )
-        rows = (
-            patents.annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-            .values_list("id", "distance")[:depth]
-        )
+        rows = patents.semantic(vector, exact=exact).values_list("id", "distance")[:depth]
         ranked = [(patent_id, 1.0 - float(value)) for patent_id, value in rows]
-    # relaxed_order may return near-ties slightly out of order.
+    # The graph's order is by half-precision distance, and relaxed_order may return near-ties slightly out of order.
     return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
 

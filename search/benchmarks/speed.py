@@ -18,7 +18,6 @@ import psycopg
 from django.core.management import call_command
 from django.db import connection, connections
 from django.db.models import Model
-from pgvector.django import CosineDistance
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
@@ -29,7 +28,7 @@ from search.searching import Filters
 
 # Indexes built after the load, as a bulk load into indexed tables is several times slower.
 BULK_INDEXES: dict[type[Model], tuple[str, ...]] = {
-    Patent: ("patent_search_vector_gin", "patent_title_abstract_gin", "patent_embedding_hnsw"),
+    Patent: ("patent_search_vector_gin", "patent_title_abstract_gin", "patent_embedding_half_hnsw"),
 }
 # Ids are given, so the passages can name their document in the same COPY pass.
 COPY_COLUMNS = (
@@ -255,9 +254,9 @@ def exact_neighbours(vector: np.ndarray, filters: Filters, k: int = 10) -> list[
         cursor.execute("SET LOCAL enable_indexscan = off")
         candidates = [
             (patent_id, 1.0 - float(distance))
-            for patent_id, distance in patents.annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance", "id")
-            .values_list("id", "distance")[: searching.RERANKED_CANDIDATES]
+            for patent_id, distance in patents.semantic(vector, exact=True).values_list("id", "distance")[
+                : searching.RERANKED_CANDIDATES
+            ]
         ]
         cursor.execute("COMMIT")
     return [patent_id for patent_id, _ in searching.by_best_passage(vector, candidates)[:k]]
